@@ -1,0 +1,28 @@
+/*
+ * log: one line per event, prefixed with the process role ("master",
+ * "worker[9001]").  The OpenBSD log.c shape: log_warn appends strerror,
+ * log_warnx does not; fatal/fatalx exit.  Loggers keep errno intact.
+ */
+#ifndef RELAY_LOG_H
+#define RELAY_LOG_H
+
+#include <stdarg.h>
+
+#define LOG_LVL_QUIET	0	/* warnings only */
+#define LOG_LVL_INFO	1	/* default */
+#define LOG_LVL_DEBUG	2
+
+void	log_init(const char *progname, int level);
+void	log_set_role(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+int	log_level(void);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif /* RELAY_LOG_H */
