@@ -1,0 +1,34 @@
+/*
+ * hello: the registration extension (docs/PROTOCOL.md).  Our backends send
+ * a hello as the payload of the Data frame that opens the registration
+ * stream:
+ *
+ *	relay-hello 1[ key=value]...\n
+ *
+ * Keys: name (1..63 of [A-Za-z0-9._-]), port (1..65535).  Unknown keys are
+ * ignored so that newer backends can talk to older relays.
+ */
+#ifndef RELAY_HELLO_H
+#define RELAY_HELLO_H
+
+#include <stddef.h>
+
+#define HELLO_MAX	512
+#define HELLO_MAGIC	"relay-hello 1"
+
+struct hello {
+	char		 h_name[64];
+	unsigned	 h_port;	/* 0 = any */
+};
+
+/*
+ * Parse a complete hello line (with or without the final newline).
+ * 0, or -1 with the reason in *why.
+ */
+int	 hello_parse(const char *, size_t, struct hello *, const char **why);
+/* Build the line, newline included; returns its length or -1. */
+int	 hello_build(const struct hello *, char *, size_t);
+/* Non-zero when name is a valid backend name. */
+int	 hello_name_ok(const char *);
+
+#endif /* RELAY_HELLO_H */

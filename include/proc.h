@@ -1,0 +1,59 @@
+/*
+ * proc: the master <-> worker channel.  Fixed-size typed messages over a
+ * Unix socketpair (SOCK_SEQPACKET, so one send is one message), at most one
+ * descriptor per message (SCM_RIGHTS), sizes checked exactly on receipt.
+ */
+#ifndef RELAY_PROC_H
+#define RELAY_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROC_NAME_MAX		64
+#define PROC_ADDR_MAX		64
+#define PROC_REASON_MAX		128
+
+enum proc_msg_type {
+	/* master -> worker */
+	PROC_BACKEND = 1,	/* fd: a backend's connection */
+	PROC_PORT_OK,		/* fd: the tunnel listener */
+	PROC_PORT_ERR,		/* no fd: why the port was refused */
+	PROC_SHUTDOWN,		/* no fd: drain and exit */
+	/* worker -> master */
+	PROC_PORT_REQ = 32,	/* ask for a tunnel port */
+	PROC_REGISTERED,	/* the backend is registered */
+	PROC_IDLE,		/* registration failed; back in the pool */
+};
+
+struct proc_msg {
+	uint32_t	 pm_type;
+	uint32_t	 pm_slot;		/* stats slot (PROC_BACKEND) */
+	uint32_t	 pm_port;		/* requested or granted port */
+	uint32_t	 pm_flags;
+	char		 pm_name[PROC_NAME_MAX];	/* backend name or "" */
+	char		 pm_addr[PROC_ADDR_MAX];	/* backend address */
+	char		 pm_reason[PROC_REASON_MAX];
+};
+
+/* A connected pair of SOCK_SEQPACKET sockets, close-on-exec. */
+int	 proc_channel(int sv[2]);
+/*
+ * Send one message with an optional descriptor (-1 for none).  The
+ * channel is a local socketpair with room for many messages, so this
+ * blocks only if the peer stopped reading entirely.  0 or -1 (errno).
+ */
+int	 proc_send(int chan, const struct proc_msg *, int fd);
+/*
+ * Receive one message.  Returns 1 with *fd set (-1 when none came), 0 on
+ * EOF, -1 on error (errno; EAGAIN when nothing is there).  A message of the
+ * wrong size, a truncated control message or more than one descriptor is
+ * refused with EBADMSG and any descriptor received is closed.
+ */
+int	 proc_recv(int chan, struct proc_msg *, int *fd);
+/*
+ * Validate a received message: known type, NUL-terminated strings, a
+ * descriptor exactly when the type carries one.  0 or -1.
+ */
+int	 proc_msg_check(const struct proc_msg *, int fd);
+
+#endif /* RELAY_PROC_H */
