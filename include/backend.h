@@ -1,0 +1,72 @@
+/*
+ * backend: the side behind the NAT.  Dials the relay's control port, runs
+ * the yamux client session, registers (hello, then the tunnel address read
+ * to EOF), prints the tunnel address as the first line of stdout, then hands
+ * every stream the relay opens to the program (echoserver, relayexpose).
+ * With reconnect on, a lost session is re-registered with exponential
+ * backoff and jitter.
+ */
+#ifndef RELAY_BACKEND_H
+#define RELAY_BACKEND_H
+
+#include "mux.h"
+
+struct backend_config {
+	const char	*progname;
+	const char	*relay_host;
+	unsigned	 relay_port;
+	char		 name[64];		/* "" = unnamed */
+	unsigned	 port;			/* 0 = any */
+	int		 reconnect;
+	unsigned	 keepalive_s;
+	unsigned	 connect_timeout_ms;
+	uint32_t	 window;
+	unsigned	 buffer;		/* I/O chunk and output limit */
+};
+
+/*
+ * What the program does with the relay's streams: the stream handlers of
+ * struct mux_handlers (opened, data, fin, writable, reset, closed) are
+ * passed on; the rest belongs to the library.
+ */
+struct backend_app {
+	struct mux_handlers	 ba_handlers;
+	void			*ba_arg;
+	/* The session's output drained: writers may resume. */
+	void			(*ba_drained)(void *arg);
+	/* Before each sleep: free what finished (optional). */
+	void			(*ba_idle)(void *arg);
+	/* A session began (mux is new) or ended (mux is NULL). */
+	void			(*ba_session)(void *arg, struct mux *);
+};
+
+/* Register and serve until the session ends for good; returns the exit code. */
+int	 backend_run(const struct backend_config *, const struct backend_app *);
+
+/* Shared option handling of the backend programs. */
+void	 backend_config_default(struct backend_config *, const char *progname);
+/*
+ * Handle one of the common options (long option index given by the
+ * caller's getopt_long); returns 1 when it was one, 0 when not, -1 on a bad
+ * value (message printed).
+ */
+int	 backend_option(struct backend_config *, int ch, const char *arg);
+/* Help text of the common options. */
+extern const char backend_options_help[];
+
+/* getopt_long values of the common options. */
+enum {
+	BOPT_NAME = 1000, BOPT_PORT, BOPT_RECONNECT, BOPT_NO_RECONNECT,
+	BOPT_KEEPALIVE, BOPT_CONNECT_TIMEOUT, BOPT_WINDOW, BOPT_BUFFER,
+};
+#define BACKEND_LONGOPTS \
+	{ "name",		required_argument, NULL, BOPT_NAME }, \
+	{ "port",		required_argument, NULL, BOPT_PORT }, \
+	{ "reconnect",		no_argument,	   NULL, BOPT_RECONNECT }, \
+	{ "no-reconnect",	no_argument,	   NULL, BOPT_NO_RECONNECT }, \
+	{ "keepalive",		required_argument, NULL, BOPT_KEEPALIVE }, \
+	{ "connect-timeout",	required_argument, NULL, BOPT_CONNECT_TIMEOUT }, \
+	{ "window",		required_argument, NULL, BOPT_WINDOW }, \
+	{ "buffer",		required_argument, NULL, BOPT_BUFFER }
+
+#endif /* RELAY_BACKEND_H */

@@ -1,0 +1,528 @@
+/*
+ * backend: registration, session and reconnects for the programs that run
+ * behind the NAT.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "ev.h"
+#include "hello.h"
+#include "log.h"
+#include "mux.h"
+#include "net.h"
+#include "relay.h"
+
+#define REPLY_MAX		512
+#define REGISTER_TIMEOUT_MS	10000
+#define BACKOFF_MIN_MS		500
+#define BACKOFF_MAX_MS		30000
+
+enum bstate { BS_REGISTERING, BS_SERVING, BS_DONE };
+
+/* How one session ended. */
+enum bend { BE_UNREACHABLE, BE_REFUSED, BE_LOST, BE_GOAWAY };
+
+static struct {
+	const struct backend_config	*cfg;
+	const struct backend_app	*app;
+	int				 fd;
+	struct mux			*mux;
+	struct mux_stream		*reg;
+	enum bstate			 state;
+	enum bend			 end;
+	char				 reply[REPLY_MAX + 1];
+	size_t				 reply_len;
+	char				 why[256];
+	uint8_t				*rbuf;
+	struct ev_timer			 mux_timer;
+	struct ev_timer			 reg_timer;
+	int				*was_registered;
+} b;
+
+const char backend_options_help[] =
+"      --name NAME            name this backend; a backend that registers\n"
+"                             again under the same name gets the same tunnel\n"
+"                             port (and the clients waiting on it)\n"
+"      --port N               ask for tunnel port N (default: any)\n"
+"      --reconnect            register again when the session ends, with\n"
+"                             backoff from 0.5 s to 30 s\n"
+"      --no-reconnect         exit when the session ends\n"
+"      --keepalive SECS       ping the relay every SECS, 0 = off (default 30)\n"
+"      --connect-timeout MS   timeout of every connect (default 5000)\n"
+"      --window BYTES         per-stream receive window (default 262144)\n"
+"      --buffer BYTES         I/O chunk size (default 262144)\n";
+
+void
+backend_config_default(struct backend_config *c, const char *progname)
+{
+	memset(c, 0, sizeof(*c));
+	c->progname = progname;
+	c->keepalive_s = 30;
+	c->connect_timeout_ms = 5000;
+	c->window = MUX_INITIAL_WINDOW;
+	c->buffer = 256 * 1024;
+}
+
+static int
+backend_uint(const char *s, unsigned long lo, unsigned long hi,
+    unsigned long *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+backend_option(struct backend_config *c, int ch, const char *arg)
+{
+	unsigned long	 v;
+	const char	*opt;
+
+	switch (ch) {
+	case BOPT_NAME:
+		opt = "--name";
+		if (!hello_name_ok(arg))
+			goto bad;
+		snprintf(c->name, sizeof(c->name), "%s", arg);
+		return 1;
+	case BOPT_PORT:
+		opt = "--port";
+		if (backend_uint(arg, 1, 65535, &v) == -1)
+			goto bad;
+		c->port = v;
+		return 1;
+	case BOPT_RECONNECT:
+		c->reconnect = 1;
+		return 1;
+	case BOPT_NO_RECONNECT:
+		c->reconnect = 0;
+		return 1;
+	case BOPT_KEEPALIVE:
+		opt = "--keepalive";
+		if (backend_uint(arg, 0, 86400, &v) == -1)
+			goto bad;
+		c->keepalive_s = v;
+		return 1;
+	case BOPT_CONNECT_TIMEOUT:
+		opt = "--connect-timeout";
+		if (backend_uint(arg, 1, 3600000, &v) == -1)
+			goto bad;
+		c->connect_timeout_ms = v;
+		return 1;
+	case BOPT_WINDOW:
+		opt = "--window";
+		if (backend_uint(arg, MUX_INITIAL_WINDOW, 64u * 1024 * 1024,
+		    &v) == -1)
+			goto bad;
+		c->window = v;
+		return 1;
+	case BOPT_BUFFER:
+		opt = "--buffer";
+		if (backend_uint(arg, 1024, 16u * 1024 * 1024, &v) == -1)
+			goto bad;
+		c->buffer = v;
+		return 1;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "%s: bad value for %s: '%s'\n", c->progname, opt, arg);
+	return -1;
+}
+
+/* ---- session ---- */
+
+static void
+session_end(enum bend end, const char *why)
+{
+	if (b.state == BS_DONE)
+		return;
+	b.state = BS_DONE;
+	b.end = end;
+	if (why != b.why) {
+		size_t n = strnlen(why, sizeof(b.why) - 1);
+		memmove(b.why, why, n);
+		b.why[n] = '\0';
+	}
+}
+
+static void
+registered(void)
+{
+	char	*p = b.reply;
+
+	b.reply[b.reply_len] = '\0';
+	while (b.reply_len > 0 && (p[b.reply_len - 1] == '\n' ||
+	    p[b.reply_len - 1] == '\r' || p[b.reply_len - 1] == ' '))
+		p[--b.reply_len] = '\0';
+	if (strncmp(p, "error: ", 7) == 0) {
+		session_end(BE_REFUSED, p + 7);
+		return;
+	}
+	if (b.reply_len == 0) {
+		session_end(BE_REFUSED, "the relay sent an empty tunnel address");
+		return;
+	}
+	printf("%s\n", p);
+	fflush(stdout);
+	log_info("registered with relay %s port %u: tunnel %s",
+	    b.cfg->relay_host, b.cfg->relay_port, p);
+	b.state = BS_SERVING;
+	*b.was_registered = 1;
+	ev_timer_cancel(&b.reg_timer);
+	if (b.reg != NULL)
+		mux_stream_close(b.reg);
+}
+
+static void
+h_opened(void *arg, struct mux_stream *s, int syn_type)
+{
+	(void)arg;
+	if (b.state != BS_SERVING) {
+		mux_stream_reset(s);
+		return;
+	}
+	if (b.app->ba_handlers.opened != NULL)
+		b.app->ba_handlers.opened(b.app->ba_arg, s, syn_type);
+	else
+		mux_stream_reset(s);
+}
+
+static void
+h_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
+{
+	(void)arg;
+	if (s == b.reg) {
+		if (len > REPLY_MAX - b.reply_len) {
+			session_end(BE_REFUSED, "the relay's answer is too long");
+			return;
+		}
+		memcpy(b.reply + b.reply_len, p, len);
+		b.reply_len += len;
+		mux_stream_consumed(s, len);
+		return;
+	}
+	b.app->ba_handlers.data(b.app->ba_arg, s, p, len);
+}
+
+static void
+h_fin(void *arg, struct mux_stream *s)
+{
+	(void)arg;
+	if (s == b.reg) {
+		if (b.state == BS_REGISTERING)
+			registered();
+		return;
+	}
+	b.app->ba_handlers.fin(b.app->ba_arg, s);
+}
+
+static void
+h_writable(void *arg, struct mux_stream *s)
+{
+	(void)arg;
+	if (s != b.reg && b.app->ba_handlers.writable != NULL)
+		b.app->ba_handlers.writable(b.app->ba_arg, s);
+}
+
+static void
+h_reset(void *arg, struct mux_stream *s, const char *why)
+{
+	(void)arg;
+	if (s == b.reg) {
+		b.reg = NULL;
+		if (b.state == BS_REGISTERING)
+			session_end(BE_REFUSED, "the relay reset the "
+			    "registration stream");
+		return;
+	}
+	b.app->ba_handlers.reset(b.app->ba_arg, s, why);
+}
+
+static void
+h_closed(void *arg, struct mux_stream *s)
+{
+	(void)arg;
+	if (s == b.reg) {
+		b.reg = NULL;
+		return;
+	}
+	b.app->ba_handlers.closed(b.app->ba_arg, s);
+}
+
+static void
+h_goaway(void *arg, uint32_t code)
+{
+	(void)arg;
+	if (code == MUX_GOAWAY_NORMAL && b.state == BS_SERVING)
+		log_info("the relay is going away");
+}
+
+static void
+h_error(void *arg, const char *why)
+{
+	char	 buf[200];
+
+	(void)arg;
+	if (strcmp(why, "remote goaway: normal") == 0 ||
+	    strncmp(why, "remote goaway", 13) == 0) {
+		session_end(BE_GOAWAY, why);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "session error: %s", why);
+	session_end(b.state == BS_REGISTERING ? BE_REFUSED : BE_LOST, buf);
+}
+
+static const struct mux_handlers handlers = {
+	.opened = h_opened,
+	.data = h_data,
+	.fin = h_fin,
+	.writable = h_writable,
+	.reset = h_reset,
+	.closed = h_closed,
+	.goaway = h_goaway,
+	.error = h_error,
+};
+
+static void
+flush(void)
+{
+	const uint8_t	*p;
+	size_t		 len;
+	ssize_t		 n;
+
+	if (b.mux == NULL || b.state == BS_DONE)
+		return;
+	while ((len = mux_output(b.mux, &p)) > 0) {
+		n = write(b.fd, p, len);
+		if (n > 0) {
+			mux_output_done(b.mux, n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_set(b.fd, EV_READ | EV_WRITE);
+			return;
+		}
+		{
+			char buf[128];
+			snprintf(buf, sizeof(buf), "write to relay: %s",
+			    strerror(errno));
+			session_end(BE_LOST, buf);
+		}
+		return;
+	}
+	ev_set(b.fd, EV_READ);
+	if (b.app->ba_drained != NULL)
+		b.app->ba_drained(b.app->ba_arg);
+}
+
+static void
+relay_io(int fd, uint32_t events, void *arg)
+{
+	ssize_t	 n;
+	int	 i;
+
+	(void)arg;
+	if (events & EPOLLOUT)
+		flush();
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	for (i = 0; i < 4 && b.state != BS_DONE; i++) {
+		n = read(fd, b.rbuf, b.cfg->buffer);
+		if (n > 0) {
+			if (mux_input(b.mux, b.rbuf, n, ev_now()) == -1)
+				return;	/* the error handler ended it */
+			if ((size_t)n < b.cfg->buffer)
+				return;
+			continue;
+		}
+		if (n == 0) {
+			session_end(b.state == BS_REGISTERING ? BE_REFUSED :
+			    BE_LOST, "the relay closed the connection");
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			char buf[128];
+			snprintf(buf, sizeof(buf), "read from relay: %s",
+			    strerror(errno));
+			session_end(BE_LOST, buf);
+		}
+		return;
+	}
+}
+
+static void
+mux_timer_fire(void *arg)
+{
+	(void)arg;
+	if (b.mux != NULL && b.state != BS_DONE)
+		mux_tick(b.mux, ev_now());
+}
+
+static void
+reg_timer_fire(void *arg)
+{
+	(void)arg;
+	session_end(BE_REFUSED, "no answer to the registration");
+}
+
+static void
+presleep(void *arg)
+{
+	(void)arg;
+	if (b.app->ba_idle != NULL)
+		b.app->ba_idle(b.app->ba_arg);
+	flush();
+	if (b.mux != NULL && b.state != BS_DONE) {
+		int64_t t = mux_next_timeout(b.mux, ev_now());
+		if (t < 0)
+			ev_timer_cancel(&b.mux_timer);
+		else
+			ev_timer_at(&b.mux_timer, ev_now() + t);
+	}
+}
+
+/* One connection to the relay, from dial to end. */
+static enum bend
+session_once(int *was_registered)
+{
+	const struct backend_config	*cfg = b.cfg;
+	struct mux_config		 mc;
+	struct hello			 h;
+	char				 hello[HELLO_MAX + 1];
+	const char			*why;
+	int				 n;
+
+	*was_registered = 0;
+	b.was_registered = was_registered;
+	b.state = BS_REGISTERING;
+	b.reply_len = 0;
+	b.reg = NULL;
+	b.why[0] = '\0';
+	b.fd = net_connect_host(cfg->relay_host, cfg->relay_port,
+	    cfg->connect_timeout_ms, &why);
+	if (b.fd == -1) {
+		snprintf(b.why, sizeof(b.why), "cannot reach relay %s port %u: "
+		    "%s", cfg->relay_host, cfg->relay_port, why);
+		return BE_UNREACHABLE;
+	}
+	net_nodelay(b.fd);
+	mux_config_default(&mc, MUX_CLIENT);
+	mc.recv_window = cfg->window;
+	mc.output_max = cfg->buffer;
+	mc.keepalive_ms = (uint64_t)cfg->keepalive_s * 1000;
+	if ((b.mux = mux_new(&mc, &handlers, NULL, ev_now())) == NULL)
+		fatal("mux_new");
+	memset(&h, 0, sizeof(h));
+	snprintf(h.h_name, sizeof(h.h_name), "%s", cfg->name);
+	h.h_port = cfg->port;
+	if ((n = hello_build(&h, hello, sizeof(hello))) == -1)
+		fatalx("hello too long");
+	if ((b.reg = mux_open_data(b.mux, (uint8_t *)hello, n, ev_now(),
+	    &why)) == NULL)
+		fatalx("registration stream: %s", why);
+	if (ev_add(b.fd, EV_READ, relay_io, NULL) == -1)
+		fatal("ev_add");
+	ev_timer_at(&b.reg_timer, ev_now() + REGISTER_TIMEOUT_MS);
+	if (b.app->ba_session != NULL)
+		b.app->ba_session(b.app->ba_arg, b.mux);
+	while (b.state != BS_DONE) {
+		ev_run_once(-1);
+		if (b.state == BS_SERVING)
+			*was_registered = 1;
+	}
+	ev_timer_cancel(&b.reg_timer);
+	ev_timer_cancel(&b.mux_timer);
+	flush();
+	ev_del(b.fd);
+	close(b.fd);
+	b.fd = -1;
+	if (b.app->ba_session != NULL)
+		b.app->ba_session(b.app->ba_arg, NULL);
+	if (b.app->ba_idle != NULL)
+		b.app->ba_idle(b.app->ba_arg);
+	mux_free(b.mux);
+	b.mux = NULL;
+	return b.end;
+}
+
+int
+backend_run(const struct backend_config *cfg, const struct backend_app *app)
+{
+	struct sigaction	 sa;
+	struct timespec		 ts;
+	unsigned		 backoff = BACKOFF_MIN_MS, wait;
+	int			 was_registered;
+	enum bend		 end;
+
+	memset(&b, 0, sizeof(b));
+	b.cfg = cfg;
+	b.app = app;
+	b.fd = -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	if ((b.rbuf = malloc(cfg->buffer)) == NULL)
+		fatal("malloc");
+	ev_init();
+	ev_timer_init(&b.mux_timer, mux_timer_fire, NULL);
+	ev_timer_init(&b.reg_timer, reg_timer_fire, NULL);
+	ev_set_presleep(presleep, NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srandom((unsigned)(ts.tv_nsec ^ getpid()));
+	for (;;) {
+		end = session_once(&was_registered);
+		switch (end) {
+		case BE_UNREACHABLE:
+			log_warnx("%s", b.why);
+			break;
+		case BE_REFUSED:
+			log_warnx("registration refused: %s", b.why);
+			break;
+		case BE_LOST:
+		case BE_GOAWAY:
+			log_info("session with the relay ended: %s", b.why);
+			break;
+		}
+		if (!cfg->reconnect) {
+			if (end == BE_UNREACHABLE || end == BE_REFUSED) {
+				fprintf(stderr, "%s: %s%s\n", cfg->progname,
+				    end == BE_REFUSED ?
+				    "registration refused: " : "", b.why);
+				return EX_UNAVAILABLE_;
+			}
+			return end == BE_GOAWAY ? EX_OK_ : EX_UNAVAILABLE_;
+		}
+		if (was_registered)
+			backoff = BACKOFF_MIN_MS;
+		/* Jitter: between half and all of the backoff. */
+		wait = backoff / 2 + (unsigned)(random() % (backoff / 2 + 1));
+		log_info("registering again in %u.%03u s", wait / 1000,
+		    wait % 1000);
+		ts.tv_sec = wait / 1000;
+		ts.tv_nsec = (long)(wait % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+		ev_now_update();
+		if (!was_registered && backoff < BACKOFF_MAX_MS)
+			backoff = backoff * 2 > BACKOFF_MAX_MS ?
+			    BACKOFF_MAX_MS : backoff * 2;
+	}
+}

@@ -1,0 +1,766 @@
+/*
+ * master: accepts backend connections on the control port and hands each to
+ * a pre-forked idle worker; owns the tunnel-port table; reaps workers.  It
+ * never reads tunnel traffic and never blocks on a peer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ev.h"
+#include "log.h"
+#include "net.h"
+#include "proc.h"
+#include "relay.h"
+#include "stats.h"
+
+enum worker_state { W_IDLE, W_BUSY, W_REGISTERED, W_RETIRING, W_DEAD };
+
+struct worker {
+	pid_t			 w_pid;
+	int			 w_chan;
+	enum worker_state	 w_state;
+	uint32_t		 w_slot;	/* stats slot, or UINT32_MAX */
+	unsigned		 w_port;	/* tunnel port, 0 = none yet */
+	char			 w_name[PROC_NAME_MAX];
+	char			 w_addr[PROC_ADDR_MAX];
+	uint64_t		 w_born;
+	struct worker		*w_next;
+};
+
+struct tunnel {
+	unsigned		 t_port;
+	int			 t_fd;		/* our copy of the listener */
+	struct worker		*t_worker;	/* NULL while lingering */
+	char			 t_name[PROC_NAME_MAX];
+	struct ev_timer		 t_linger;
+	struct tunnel		*t_next;
+};
+
+static struct relay_config	*cfg;
+static struct worker		*workers;
+static struct tunnel		*tunnels;
+static int			 control_fd = -1;
+static unsigned			 idle_count;
+static unsigned			 backends_now;
+static unsigned			 port_cursor;
+static uint8_t			*slot_used;
+static int			 sig_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t	 got_chld, got_term;
+static struct ev_timer		 accept_timer;	/* EMFILE back-off */
+static struct ev_timer		 respawn_timer;
+static uint64_t			 respawn_block_until;
+static unsigned			 early_deaths;
+static uint64_t			 early_window;
+
+static void	master_refill(void);
+
+static void
+master_sighandler(int sig)
+{
+	int	 saved = errno;
+
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+	(void)!write(sig_pipe[1], "", 1);
+	errno = saved;
+}
+
+static void
+master_stats_idle(void)
+{
+	if (cfg->stats.st_hdr != NULL)
+		stats_set(&cfg->stats.st_hdr->sh_workers_idle, idle_count);
+}
+
+/* The child side of a fork: shed everything of the master's but chan. */
+static void
+child_setup(int chan)
+{
+	struct sigaction	 sa;
+	int			 fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (chan != 3) {
+		if (dup3(chan, 3, O_CLOEXEC) == -1)
+			_exit(70);
+	}
+	/* Close the master's listeners, channels and tunnel copies. */
+	if (syscall(SYS_close_range, 4U, ~0U, 0) == -1) {
+		for (fd = 4; fd < 65536; fd++)
+			close(fd);
+	}
+}
+
+static struct worker *
+master_fork_worker(void)
+{
+	struct worker	*w;
+	int		 sv[2];
+	pid_t		 pid;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		log_warn("worker");
+		return NULL;
+	}
+	if (proc_channel(sv) == -1) {
+		log_warn("socketpair");
+		free(w);
+		return NULL;
+	}
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("fork");
+		close(sv[0]);
+		close(sv[1]);
+		free(w);
+		return NULL;
+	case 0:
+		close(sv[0]);
+		child_setup(sv[1]);
+		worker_main(cfg, 3);
+	}
+	close(sv[1]);
+	w->w_pid = pid;
+	w->w_chan = sv[0];
+	w->w_state = W_IDLE;
+	w->w_slot = UINT32_MAX;
+	w->w_born = ev_now();
+	w->w_next = workers;
+	workers = w;
+	idle_count++;
+	return w;
+}
+
+static struct tunnel *
+tunnel_by_port(unsigned port)
+{
+	struct tunnel	*t;
+
+	for (t = tunnels; t != NULL; t = t->t_next)
+		if (t->t_port == port)
+			return t;
+	return NULL;
+}
+
+static struct tunnel *
+tunnel_by_name(const char *name)
+{
+	struct tunnel	*t;
+
+	if (name[0] == '\0')
+		return NULL;
+	for (t = tunnels; t != NULL; t = t->t_next)
+		if (strcmp(t->t_name, name) == 0)
+			return t;
+	return NULL;
+}
+
+static void
+tunnel_free(struct tunnel *t)
+{
+	struct tunnel	**pp;
+
+	for (pp = &tunnels; *pp != NULL; pp = &(*pp)->t_next) {
+		if (*pp == t) {
+			*pp = t->t_next;
+			break;
+		}
+	}
+	ev_timer_cancel(&t->t_linger);
+	close(t->t_fd);
+	free(t);
+}
+
+static void
+tunnel_linger_end(void *arg)
+{
+	struct tunnel	*t = arg;
+
+	log_info("tunnel port %u of backend '%s' freed after %us without "
+	    "its backend", t->t_port, t->t_name, cfg->linger_s);
+	tunnel_free(t);
+}
+
+static int
+tunnel_bind(unsigned port)
+{
+	return net_listen(&cfg->listen_addr, cfg->listen_len, port, 4096);
+}
+
+/*
+ * Find or bind the tunnel listener for a registering backend.  Returns the
+ * tunnel, or NULL with the reason for the backend in *why.
+ */
+static struct tunnel *
+tunnel_alloc(struct worker *w, unsigned want, const char *name,
+    char *why, size_t whylen)
+{
+	struct tunnel	*t;
+	unsigned	 n, span, port = 0;
+	int		 fd = -1;
+
+	if ((t = tunnel_by_name(name)) != NULL) {
+		if (t->t_worker != NULL) {
+			snprintf(why, whylen, "backend name '%s' is in use",
+			    name);
+			return NULL;
+		}
+		if (want == 0 || want == t->t_port) {
+			/* The same socket, with its waiting clients. */
+			ev_timer_cancel(&t->t_linger);
+			t->t_worker = w;
+			return t;
+		}
+		/* A different port was asked for: let the old one go. */
+		tunnel_free(t);
+	}
+	if (want != 0) {
+		if (cfg->port_lo != 0 &&
+		    (want < cfg->port_lo || want > cfg->port_hi)) {
+			snprintf(why, whylen, "port %u is outside the tunnel "
+			    "range %u-%u", want, cfg->port_lo, cfg->port_hi);
+			return NULL;
+		}
+		if (want == cfg->control_port || tunnel_by_port(want) != NULL ||
+		    (fd = tunnel_bind(want)) == -1) {
+			snprintf(why, whylen, "port %u is taken", want);
+			return NULL;
+		}
+		port = want;
+	} else if (cfg->port_lo == 0) {
+		if ((fd = tunnel_bind(0)) == -1) {
+			snprintf(why, whylen, "no free tunnel port");
+			return NULL;
+		}
+		port = net_local_port(fd);
+	} else {
+		span = cfg->port_hi - cfg->port_lo + 1;
+		for (n = 0; n < span; n++) {
+			unsigned p = cfg->port_lo + (port_cursor + n) % span;
+			if (p == cfg->control_port || tunnel_by_port(p) != NULL)
+				continue;
+			if ((fd = tunnel_bind(p)) != -1) {
+				port = p;
+				port_cursor = (port_cursor + n + 1) % span;
+				break;
+			}
+		}
+		if (fd == -1) {
+			snprintf(why, whylen, "no free tunnel port");
+			return NULL;
+		}
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		close(fd);
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	t->t_port = port;
+	t->t_fd = fd;
+	t->t_worker = w;
+	snprintf(t->t_name, sizeof(t->t_name), "%s", name);
+	ev_timer_init(&t->t_linger, tunnel_linger_end, t);
+	t->t_next = tunnels;
+	tunnels = t;
+	return t;
+}
+
+static uint32_t
+slot_alloc(void)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < cfg->max_backends; i++) {
+		if (!slot_used[i]) {
+			slot_used[i] = 1;
+			return i;
+		}
+	}
+	return UINT32_MAX;
+}
+
+static void
+master_refuse(struct worker *w, const char *why)
+{
+	struct proc_msg	 m;
+
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_PORT_ERR;
+	snprintf(m.pm_reason, sizeof(m.pm_reason), "%s", why);
+	if (proc_send(w->w_chan, &m, -1) == -1)
+		log_warn("worker %d: channel", (int)w->w_pid);
+	if (cfg->stats.st_hdr != NULL)
+		stats_add(&cfg->stats.st_hdr->sh_registrations_refused, 1);
+	log_info("backend %s refused: %s", w->w_addr, why);
+}
+
+static void
+master_port_req(struct worker *w, const struct proc_msg *req)
+{
+	struct proc_msg	 m;
+	struct tunnel	*t;
+	char		 why[PROC_REASON_MAX];
+	uint32_t	 slot;
+
+	if (w->w_state != W_BUSY || w->w_port != 0) {
+		log_warnx("worker %d: unexpected port request", (int)w->w_pid);
+		return;
+	}
+	snprintf(w->w_addr, sizeof(w->w_addr), "%s", req->pm_addr);
+	if (backends_now >= cfg->max_backends) {
+		master_refuse(w, "relay is full (max backends reached)");
+		return;
+	}
+	if ((t = tunnel_alloc(w, req->pm_port, req->pm_name, why,
+	    sizeof(why))) == NULL) {
+		master_refuse(w, why);
+		return;
+	}
+	if ((slot = slot_alloc()) == UINT32_MAX) {
+		t->t_worker = NULL;
+		tunnel_free(t);
+		master_refuse(w, "relay is full (no stats slot)");
+		return;
+	}
+	w->w_port = t->t_port;
+	w->w_slot = slot;
+	snprintf(w->w_name, sizeof(w->w_name), "%s", req->pm_name);
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_PORT_OK;
+	m.pm_port = t->t_port;
+	m.pm_slot = slot;
+	if (proc_send(w->w_chan, &m, t->t_fd) == -1)
+		log_warn("worker %d: passing tunnel listener", (int)w->w_pid);
+}
+
+static void
+master_retire(struct worker *w)
+{
+	struct proc_msg	 m;
+
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_SHUTDOWN;
+	w->w_state = W_RETIRING;
+	if (proc_send(w->w_chan, &m, -1) == -1)
+		kill(w->w_pid, SIGTERM);
+}
+
+static void
+master_worker_msg(int fd, uint32_t events, void *arg)
+{
+	struct worker	*w = arg;
+	struct proc_msg	 m;
+	int		 rfd, rv;
+
+	(void)fd;
+	(void)events;
+	for (;;) {
+		rv = proc_recv(w->w_chan, &m, &rfd);
+		if (rv == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (rv <= 0 || proc_msg_check(&m, rfd) == -1) {
+			/* EOF or a corrupt message: the worker is done. */
+			if (rv == -1 && errno != ECONNRESET)
+				log_warnx("worker %d: bad message on channel",
+				    (int)w->w_pid);
+			if (rfd != -1)
+				close(rfd);
+			ev_del(w->w_chan);
+			if (w->w_state != W_DEAD)
+				kill(w->w_pid, SIGTERM);
+			return;
+		}
+		switch (m.pm_type) {
+		case PROC_PORT_REQ:
+			master_port_req(w, &m);
+			break;
+		case PROC_REGISTERED:
+			if (w->w_state == W_BUSY && w->w_port != 0) {
+				w->w_state = W_REGISTERED;
+				backends_now++;
+				if (cfg->stats.st_hdr != NULL) {
+					stats_add(&cfg->stats.st_hdr->
+					    sh_backends_total, 1);
+					stats_set(&cfg->stats.st_hdr->
+					    sh_backends_now, backends_now);
+				}
+			}
+			break;
+		case PROC_IDLE:
+			if (w->w_state == W_BUSY) {
+				struct tunnel *t = tunnel_by_port(w->w_port);
+				if (w->w_port != 0 && t != NULL &&
+				    t->t_worker == w) {
+					t->t_worker = NULL;
+					tunnel_free(t);
+				}
+				if (w->w_slot != UINT32_MAX) {
+					stats_backend_reclaim(&cfg->stats,
+					    w->w_slot);
+					slot_used[w->w_slot] = 0;
+				}
+				w->w_slot = UINT32_MAX;
+				w->w_port = 0;
+				w->w_name[0] = w->w_addr[0] = '\0';
+				if (idle_count >= cfg->prefork) {
+					/* Its replacement is in the pool. */
+					master_retire(w);
+					break;
+				}
+				w->w_state = W_IDLE;
+				idle_count++;
+				master_stats_idle();
+			}
+			break;
+		default:
+			log_warnx("worker %d: unexpected message %u",
+			    (int)w->w_pid, m.pm_type);
+			if (rfd != -1)
+				close(rfd);
+			break;
+		}
+	}
+}
+
+static void
+master_add_worker_events(struct worker *w)
+{
+	if (ev_add(w->w_chan, EV_READ, master_worker_msg, w) == -1)
+		fatal("ev_add worker channel");
+}
+
+static struct worker *
+master_idle_worker(void)
+{
+	struct worker	*w;
+
+	for (w = workers; w != NULL; w = w->w_next)
+		if (w->w_state == W_IDLE)
+			return w;
+	return NULL;
+}
+
+static void
+master_accept_resume(void *arg)
+{
+	(void)arg;
+	if (control_fd != -1)
+		ev_set(control_fd, EV_READ);
+}
+
+static void
+master_accept(int fd, uint32_t events, void *arg)
+{
+	struct proc_msg	 m;
+	struct worker	*w;
+	char		 addr[NET_ADDRSTRLEN];
+	int		 c, n;
+
+	(void)events;
+	(void)arg;
+	for (n = 0; n < 64; n++) {
+		c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Back off instead of spinning on a full table. */
+				log_warn("accept on control port; pausing 100 ms");
+				ev_set(fd, 0);
+				ev_timer_at(&accept_timer, ev_now() + 100);
+			}
+			return;
+		}
+		net_peer_str(c, addr, sizeof(addr));
+		if ((w = master_idle_worker()) == NULL) {
+			log_debug("no idle worker; forking one now");
+			if ((w = master_fork_worker()) == NULL) {
+				log_warnx("backend %s dropped: cannot start a "
+				    "worker", addr);
+				close(c);
+				continue;
+			}
+			master_add_worker_events(w);
+		}
+		memset(&m, 0, sizeof(m));
+		m.pm_type = PROC_BACKEND;
+		snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", addr);
+		if (proc_send(w->w_chan, &m, c) == -1) {
+			log_warn("backend %s: handing to worker %d", addr,
+			    (int)w->w_pid);
+			close(c);
+			continue;
+		}
+		close(c);
+		w->w_state = W_BUSY;
+		snprintf(w->w_addr, sizeof(w->w_addr), "%s", addr);
+		idle_count--;
+		log_debug("backend %s handed to worker %d", addr,
+		    (int)w->w_pid);
+	}
+}
+
+static const char *
+master_exit_reason(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d",
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "ended (status %#x)", status);
+	return buf;
+}
+
+static void
+master_worker_gone(struct worker *w, int status)
+{
+	struct tunnel	*t;
+	char		 why[96];
+
+	master_exit_reason(status, why, sizeof(why));
+	if (w->w_state == W_IDLE) {
+		idle_count--;
+		if (!got_term) {
+			log_warnx("idle worker %d %s", (int)w->w_pid, why);
+			if (ev_now() - early_window > 10000) {
+				early_window = ev_now();
+				early_deaths = 0;
+			}
+			/* Do not respawn a crash-looping worker forever. */
+			if (++early_deaths >= 5) {
+				log_warnx("workers keep dying; not forking new "
+				    "ones for 10 s");
+				respawn_block_until = ev_now() + 10000;
+				ev_timer_at(&respawn_timer,
+				    respawn_block_until);
+			}
+		}
+	} else if (w->w_state == W_REGISTERED) {
+		backends_now--;
+		if (cfg->stats.st_hdr != NULL)
+			stats_set(&cfg->stats.st_hdr->sh_backends_now,
+			    backends_now);
+		log_info("backend %s%s%s on tunnel port %u ended: worker %d %s",
+		    w->w_addr, w->w_name[0] ? " name " : "", w->w_name,
+		    w->w_port, (int)w->w_pid, why);
+	} else if (w->w_state == W_RETIRING)
+		log_debug("surplus idle worker %d %s", (int)w->w_pid, why);
+	else if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+		log_warnx("worker %d (backend %s, registering) %s",
+		    (int)w->w_pid, w->w_addr, why);
+	if (w->w_port != 0 && (t = tunnel_by_port(w->w_port)) != NULL &&
+	    t->t_worker == w) {
+		t->t_worker = NULL;
+		if (t->t_name[0] != '\0' && cfg->linger_s > 0 && !got_term) {
+			log_info("tunnel port %u of backend '%s' kept for %us",
+			    t->t_port, t->t_name, cfg->linger_s);
+			ev_timer_at(&t->t_linger,
+			    ev_now() + cfg->linger_s * 1000ULL);
+		} else
+			tunnel_free(t);
+	}
+	if (w->w_slot != UINT32_MAX) {
+		stats_backend_reclaim(&cfg->stats, w->w_slot);
+		slot_used[w->w_slot] = 0;
+	}
+	ev_del(w->w_chan);
+	close(w->w_chan);
+	w->w_state = W_DEAD;
+}
+
+static void
+master_reap(void)
+{
+	struct worker	**pp, *w;
+	pid_t		 pid;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (pp = &workers; (w = *pp) != NULL; pp = &w->w_next) {
+			if (w->w_pid == pid) {
+				master_worker_gone(w, status);
+				*pp = w->w_next;
+				free(w);
+				break;
+			}
+		}
+	}
+	master_stats_idle();
+}
+
+static void
+master_refill(void)
+{
+	struct worker	*w;
+
+	if (got_term || ev_now() < respawn_block_until)
+		return;
+	while (idle_count < cfg->prefork) {
+		if ((w = master_fork_worker()) == NULL)
+			break;
+		master_add_worker_events(w);
+	}
+	master_stats_idle();
+}
+
+static void
+master_respawn(void *arg)
+{
+	(void)arg;
+	master_refill();
+}
+
+static void
+master_presleep(void *arg)
+{
+	(void)arg;
+	/* Replacements are forked after a burst of hand-overs, not in it. */
+	master_refill();
+}
+
+static void
+master_signal(int fd, uint32_t events, void *arg)
+{
+	char	 buf[64];
+
+	(void)events;
+	(void)arg;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (got_chld) {
+		got_chld = 0;
+		master_reap();
+	}
+}
+
+static void
+master_shutdown(void)
+{
+	struct worker	*w;
+	struct timespec	 ts = { 0, 10 * 1000 * 1000 };
+	int		 i, status;
+	pid_t		 pid;
+
+	log_info("shutting down");
+	if (control_fd != -1) {
+		ev_del(control_fd);
+		close(control_fd);
+		control_fd = -1;
+	}
+	for (w = workers; w != NULL; w = w->w_next)
+		kill(w->w_pid, SIGTERM);
+	/* Wait up to 5 s for every worker, then make sure. */
+	for (i = 0; i < 500 && workers != NULL; i++) {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			struct worker **pp;
+			for (pp = &workers; (w = *pp) != NULL;
+			    pp = &w->w_next) {
+				if (w->w_pid == pid) {
+					master_worker_gone(w, status);
+					*pp = w->w_next;
+					free(w);
+					break;
+				}
+			}
+		}
+		if (workers != NULL)
+			nanosleep(&ts, NULL);
+	}
+	for (w = workers; w != NULL; w = w->w_next) {
+		kill(w->w_pid, SIGKILL);
+		waitpid(w->w_pid, &status, 0);
+	}
+	while (tunnels != NULL)
+		tunnel_free(tunnels);
+	stats_close(&cfg->stats, 1);
+	log_info("exiting");
+}
+
+int
+master_main(struct relay_config *c)
+{
+	struct sigaction	 sa;
+	const char		*why;
+	char			 addr[NET_ADDRSTRLEN];
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+
+	cfg = c;
+	ev_init();
+	if ((control_fd = net_listen(&cfg->listen_addr, cfg->listen_len,
+	    cfg->control_port, 4096)) == -1) {
+		log_warn("cannot listen on %s port %u", cfg->listen_host,
+		    cfg->control_port);
+		return EX_UNAVAILABLE_;
+	}
+	cfg->control_port = net_local_port(control_fd);
+	if (cfg->stats_name[0] == '\0')
+		stats_default_name(cfg->stats_name, sizeof(cfg->stats_name),
+		    cfg->control_port);
+	if (stats_create(&cfg->stats, cfg->stats_name, cfg->max_backends,
+	    cfg->max_clients, cfg->control_port, &why) == -1) {
+		log_warnx("stats segment %s: %s", cfg->stats_name, why);
+		return EX_UNAVAILABLE_;
+	}
+	if ((slot_used = calloc(cfg->max_backends, 1)) == NULL)
+		fatal("calloc");
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe2");
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = master_sighandler;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	ev_timer_init(&accept_timer, master_accept_resume, NULL);
+	ev_timer_init(&respawn_timer, master_respawn, NULL);
+	if (ev_add(sig_pipe[0], EV_READ, master_signal, NULL) == -1 ||
+	    ev_add(control_fd, EV_READ, master_accept, NULL) == -1)
+		fatal("ev_add");
+	ev_set_presleep(master_presleep, NULL);
+	master_refill();
+
+	getsockname(control_fd, (struct sockaddr *)&ss, &sl);
+	net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
+	if (cfg->port_lo != 0)
+		log_info("tunnel ports %u-%u, %u idle workers, stats %s",
+		    cfg->port_lo, cfg->port_hi, cfg->prefork, cfg->stats_name);
+	else
+		log_info("tunnel ports: any free port, %u idle workers, "
+		    "stats %s", cfg->prefork, cfg->stats_name);
+	log_info("listening on %s", addr);
+
+	while (!got_term)
+		ev_run_once(-1);
+	master_shutdown();
+	return EX_OK_;
+}

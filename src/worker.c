@@ -1,0 +1,684 @@
+/*
+ * worker: one process per backend.  Runs the yamux server session over the
+ * backend's connection, owns the tunnel listener, and relays every client
+ * of the tunnel port as one stream.  Idle workers wait in the master's pool
+ * for a backend connection; a worker whose backend never registered goes
+ * back to the pool, one whose registered backend is gone exits.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "ev.h"
+#include "hello.h"
+#include "log.h"
+#include "mux.h"
+#include "net.h"
+#include "proc.h"
+#include "relay.h"
+#include "stats.h"
+
+enum wstate { WS_IDLE, WS_REGISTERING, WS_WAIT_PORT, WS_REFUSING,
+	WS_SERVING };
+
+static struct {
+	struct relay_config	*cfg;
+	int			 chan;
+	int			 bfd;		/* backend connection */
+	int			 lfd;		/* tunnel listener */
+	enum wstate		 state;
+	struct mux		*mux;
+	struct mux_stream	*reg;		/* registration stream */
+	int			 reg_hello;	/* a hello is expected on it */
+	int			 shut_sent;	/* refusal sent, write side shut */
+	char			 hello[HELLO_MAX + 1];
+	size_t			 hello_len;
+	char			 addr[PROC_ADDR_MAX];
+	char			 name[PROC_NAME_MAX];
+	unsigned		 port;
+	uint32_t		 slot;
+	struct stats_backend	*st;
+	struct ev_timer		 mux_timer;
+	struct ev_timer		 reg_timer;
+	struct ev_timer		 accept_timer;
+	struct bridge_set	 bridges;	/* one per client */
+	uint8_t			*rbuf;
+	size_t			 rbuf_size;
+	uint64_t		 since;
+	const char		*end;
+	char			 end_buf[160];
+} w;
+
+static void	worker_session_end(const char *why);
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- backend connection output ---- */
+
+static size_t
+output_pending(void)
+{
+	const uint8_t	*p;
+
+	return w.mux == NULL ? 0 : mux_output(w.mux, &p);
+}
+
+/* Write what the session has queued; 0, or -1 when the backend is gone. */
+static int
+backend_flush(void)
+{
+	const uint8_t	*p;
+	size_t		 len;
+	ssize_t		 n;
+
+	if (w.bfd == -1 || w.mux == NULL)
+		return 0;
+	while ((len = mux_output(w.mux, &p)) > 0) {
+		n = write(w.bfd, p, len);
+		if (n > 0) {
+			mux_output_done(w.mux, n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_set(w.bfd, EV_READ | EV_WRITE);
+			return 0;
+		}
+		snprintf(w.end_buf, sizeof(w.end_buf), "write to backend: %s",
+		    strerror(errno));
+		return -1;
+	}
+	ev_set(w.bfd, EV_READ);
+	if (w.bridges.bs_waiting != NULL)
+		bridge_output_drained(&w.bridges);
+	return 0;
+}
+
+/* ---- clients ---- */
+
+static void
+accept_resume(void *arg)
+{
+	(void)arg;
+	if (w.lfd != -1)
+		ev_set(w.lfd, EV_READ);
+}
+
+static void
+client_closed(struct bridge *b)
+{
+	uint64_t	 ms = ev_now() - b->b_since;
+
+	log_info("client %s on tunnel port %u closed: %llu bytes in, "
+	    "%llu bytes out, %llu.%03llu s, %s", b->b_addr, w.port,
+	    (unsigned long long)b->b_in, (unsigned long long)b->b_out,
+	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+	    b->b_end ? b->b_end : "closed");
+	stats_client_end(&w.cfg->stats, w.slot, b->b_stats);
+}
+
+static void
+tunnel_accept(int fd, uint32_t events, void *arg)
+{
+	struct bridge		*b;
+	struct mux_stream	*s;
+	const char		*why;
+	char			 a[NET_ADDRSTRLEN];
+	int			 cfd, n;
+
+	(void)events;
+	(void)arg;
+	for (n = 0; n < 64 && w.state == WS_SERVING; n++) {
+		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept on tunnel port %u; pausing "
+				    "100 ms", w.port);
+				ev_set(fd, 0);
+				ev_timer_at(&w.accept_timer, ev_now() + 100);
+			}
+			return;
+		}
+		if (w.bridges.bs_count >= w.cfg->max_clients) {
+			net_peer_str(cfd, a, sizeof(a));
+			log_warnx("client %s refused: %u clients is the limit",
+			    a, w.cfg->max_clients);
+			close(cfd);
+			continue;
+		}
+		if ((s = mux_open(w.mux, ev_now(), &why)) == NULL) {
+			net_peer_str(cfd, a, sizeof(a));
+			log_warnx("client %s refused: cannot open a stream: %s",
+			    a, why);
+			close(cfd);
+			continue;
+		}
+		if ((b = bridge_new(&w.bridges, cfd, s, 0)) == NULL) {
+			log_warn("client");
+			mux_stream_reset(s);
+			close(cfd);
+			continue;
+		}
+		b->b_stats = stats_client_begin(&w.cfg->stats, w.slot, w.port,
+		    b->b_addr, wall_ms());
+		log_debug("client %s on tunnel port %u: stream %u", b->b_addr,
+		    w.port, mux_stream_id(s));
+	}
+}
+
+/* ---- registration ---- */
+
+static void
+reg_request_port(const struct hello *h)
+{
+	struct proc_msg	 m;
+
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_PORT_REQ;
+	if (h != NULL) {
+		m.pm_port = h->h_port;
+		snprintf(m.pm_name, sizeof(m.pm_name), "%s", h->h_name);
+		snprintf(w.name, sizeof(w.name), "%s", h->h_name);
+	}
+	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", w.addr);
+	w.state = WS_WAIT_PORT;
+	if (proc_send(w.chan, &m, -1) == -1)
+		fatal("channel to master");
+}
+
+static void
+reg_refuse(const char *why)
+{
+	char	 line[PROC_REASON_MAX + 16];
+	int	 n;
+
+	log_info("backend %s refused: %s", w.addr, why);
+	n = snprintf(line, sizeof(line), "error: %s", why);
+	if (w.reg != NULL) {
+		mux_stream_write(w.reg, (uint8_t *)line, n);
+		mux_stream_close(w.reg);
+	}
+	mux_goaway(w.mux, MUX_GOAWAY_NORMAL);
+	w.state = WS_REFUSING;
+	snprintf(w.end_buf, sizeof(w.end_buf), "registration refused: %s",
+	    why);
+	/* Give the answer a moment to leave, then drop the connection. */
+	ev_timer_at(&w.reg_timer, ev_now() + 2000);
+}
+
+static void
+reg_hello_data(const uint8_t *p, size_t len)
+{
+	struct hello	 h;
+	const char	*why;
+	char		*nl;
+
+	if (w.state != WS_REGISTERING || !w.reg_hello)
+		return;
+	if (len > HELLO_MAX - w.hello_len) {
+		log_warnx("backend %s: registration hello too long", w.addr);
+		reg_refuse("registration hello too long");
+		return;
+	}
+	memcpy(w.hello + w.hello_len, p, len);
+	w.hello_len += len;
+	w.hello[w.hello_len] = '\0';
+	if ((nl = memchr(w.hello, '\n', w.hello_len)) == NULL)
+		return;
+	if (hello_parse(w.hello, nl - w.hello + 1, &h, &why) == -1) {
+		log_warnx("backend %s: bad registration hello: %s", w.addr,
+		    why);
+		reg_refuse(why);
+		return;
+	}
+	reg_request_port(&h);
+}
+
+static void
+reg_port_ok(int fd, const struct proc_msg *m)
+{
+	struct proc_msg	 r;
+	char		 line[300];
+	int		 n;
+
+	w.lfd = fd;
+	w.port = m->pm_port;
+	w.slot = m->pm_slot;
+	if (ev_add(fd, EV_READ, tunnel_accept, NULL) == -1)
+		fatal("ev_add tunnel listener");
+	n = snprintf(line, sizeof(line), strchr(w.cfg->advertise, ':') ?
+	    "[%s]:%u" : "%s:%u", w.cfg->advertise, w.port);
+	if (w.reg != NULL) {
+		mux_stream_write(w.reg, (uint8_t *)line, n);
+		mux_stream_close(w.reg);
+	}
+	w.state = WS_SERVING;
+	ev_timer_cancel(&w.reg_timer);
+	w.since = ev_now();
+	w.st = stats_backend_begin(&w.cfg->stats, w.slot, getpid(), w.port,
+	    w.addr, w.name, wall_ms());
+	w.bridges.bs_stats = w.st;
+	w.bridges.bs_slot = w.slot;
+	log_set_role("worker[%u]", w.port);
+	log_info("backend %s registered%s%s, tunnel %s", w.addr,
+	    w.name[0] ? " as " : "", w.name, line);
+	memset(&r, 0, sizeof(r));
+	r.pm_type = PROC_REGISTERED;
+	r.pm_port = w.port;
+	if (proc_send(w.chan, &r, -1) == -1)
+		fatal("channel to master");
+}
+
+/* ---- mux handlers ---- */
+
+static void
+h_opened(void *arg, struct mux_stream *s, int syn_type)
+{
+	(void)arg;
+	if (w.state == WS_REGISTERING && w.reg == NULL) {
+		w.reg = s;
+		mux_stream_accept(s);
+		if (syn_type == MUX_T_DATA)
+			w.reg_hello = 1;	/* our own backends */
+		else
+			reg_request_port(NULL);	/* a plain yamux client */
+		return;
+	}
+	/* Backends do not open streams after registering. */
+	log_debug("backend %s opened stream %u; reset", w.addr,
+	    mux_stream_id(s));
+	mux_stream_reset(s);
+}
+
+static void
+h_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
+{
+	struct bridge	*b = mux_stream_udata(s);
+
+	(void)arg;
+	if (s == w.reg) {
+		reg_hello_data(p, len);
+		mux_stream_consumed(s, len);
+	} else if (b != NULL)
+		bridge_on_data(b, p, len);
+	else
+		mux_stream_consumed(s, len);
+}
+
+static void
+h_fin(void *arg, struct mux_stream *s)
+{
+	struct bridge	*b = mux_stream_udata(s);
+
+	(void)arg;
+	if (s == w.reg) {
+		if (w.state == WS_REGISTERING && w.reg_hello)
+			reg_refuse("incomplete registration hello");
+	} else if (b != NULL)
+		bridge_on_fin(b);
+}
+
+static void
+h_writable(void *arg, struct mux_stream *s)
+{
+	struct bridge	*b = mux_stream_udata(s);
+
+	(void)arg;
+	if (b != NULL && s != w.reg)
+		bridge_on_writable(b);
+}
+
+static void
+h_reset(void *arg, struct mux_stream *s, const char *why)
+{
+	struct bridge	*b = mux_stream_udata(s);
+
+	(void)arg;
+	if (s == w.reg)
+		w.reg = NULL;
+	else if (b != NULL)
+		bridge_on_reset(b, why);
+}
+
+static void
+h_closed(void *arg, struct mux_stream *s)
+{
+	struct bridge	*b = mux_stream_udata(s);
+
+	(void)arg;
+	if (s == w.reg)
+		w.reg = NULL;
+	else if (b != NULL)
+		bridge_on_closed(b);
+}
+
+static void
+h_pong(void *arg, uint32_t id, uint64_t rtt_ms)
+{
+	(void)arg;
+	(void)id;
+	if (w.st != NULL)
+		stats_set(&w.st->sb_rtt_us, rtt_ms * 1000 + 1);
+}
+
+static void
+h_goaway(void *arg, uint32_t code)
+{
+	(void)arg;
+	log_info("backend %s sent GoAway(%u)", w.addr, code);
+	if (code == MUX_GOAWAY_NORMAL && w.state == WS_SERVING)
+		snprintf(w.end_buf, sizeof(w.end_buf),
+		    "backend is going away");
+}
+
+static void
+h_error(void *arg, const char *why)
+{
+	(void)arg;
+	if (strcmp(why, "open timeout") == 0)
+		snprintf(w.end_buf, sizeof(w.end_buf), "backend did not "
+		    "answer a new client within the alive timeout (%u ms)",
+		    w.cfg->alive_timeout_ms);
+	else if (strcmp(why, "keepalive timeout") == 0)
+		snprintf(w.end_buf, sizeof(w.end_buf), "backend did not "
+		    "answer a keepalive ping within %u ms",
+		    w.cfg->alive_timeout_ms);
+	else
+		snprintf(w.end_buf, sizeof(w.end_buf), "session error: %s",
+		    why);
+}
+
+static const struct mux_handlers handlers = {
+	.opened = h_opened,
+	.data = h_data,
+	.fin = h_fin,
+	.writable = h_writable,
+	.reset = h_reset,
+	.closed = h_closed,
+	.pong = h_pong,
+	.goaway = h_goaway,
+	.error = h_error,
+};
+
+/* ---- the session ---- */
+
+static void
+mux_timer_fire(void *arg)
+{
+	(void)arg;
+	if (w.mux == NULL)
+		return;
+	mux_tick(w.mux, ev_now());
+	if (mux_is_dead(w.mux)) {
+		worker_session_end(w.end_buf);
+		return;
+	}
+
+}
+
+static void
+reg_timer_fire(void *arg)
+{
+	(void)arg;
+	if (w.state == WS_REFUSING) {
+		worker_session_end(w.end_buf);
+		return;
+	}
+	log_warnx("backend %s did not register within %u ms", w.addr,
+	    w.cfg->register_timeout_ms);
+	worker_session_end("registration timed out");
+}
+
+static void
+backend_io(int fd, uint32_t events, void *arg)
+{
+	ssize_t	 n;
+	int	 i;
+
+	(void)arg;
+	if (events & EPOLLOUT) {
+		if (backend_flush() == -1) {
+			worker_session_end(w.end_buf);
+			return;
+		}
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	for (i = 0; i < 4; i++) {
+		n = read(fd, w.rbuf, w.rbuf_size);
+		if (n > 0) {
+			if (w.state == WS_REFUSING)
+				continue;
+			if (mux_input(w.mux, w.rbuf, n, ev_now()) == -1) {
+				worker_session_end(w.end_buf);
+				return;
+			}
+			if ((size_t)n < w.rbuf_size)
+				break;
+			continue;
+		}
+		if (n == 0) {
+			worker_session_end(w.state == WS_REFUSING ?
+			    w.end_buf : "backend closed the connection");
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			snprintf(w.end_buf, sizeof(w.end_buf),
+			    "read from backend: %s", strerror(errno));
+			worker_session_end(w.end_buf);
+		}
+		return;
+	}
+}
+
+static void
+worker_presleep(void *arg)
+{
+	(void)arg;
+	if (w.bridges.bs_reap != NULL)
+		bridge_reap(&w.bridges);
+	if (w.mux == NULL)
+		return;
+	if (backend_flush() == -1) {
+		worker_session_end(w.end_buf);
+		return;
+	}
+	if (w.state == WS_REFUSING && !w.shut_sent && output_pending() == 0) {
+		/*
+		 * The refusal is out.  Shut our side and wait for the
+		 * backend's EOF (or the timer): closing with unread input
+		 * would send a RST that can destroy the answer in flight.
+		 */
+		shutdown(w.bfd, SHUT_WR);
+		w.shut_sent = 1;
+		ev_set(w.bfd, EV_READ);
+	}
+	if (w.mux != NULL && w.st != NULL) {
+		/* The mux measures in ms; 0 in the table means "none yet". */
+		int64_t rtt = mux_last_rtt(w.mux);
+		if (rtt >= 0)
+			stats_set(&w.st->sb_rtt_us, rtt > 0 ? rtt * 1000 : 1);
+	}
+	if (w.mux != NULL) {
+		int64_t t = mux_next_timeout(w.mux, ev_now());
+		if (t < 0)
+			ev_timer_cancel(&w.mux_timer);
+		else
+			ev_timer_at(&w.mux_timer, ev_now() + t);
+	}
+}
+
+/*
+ * The session is over.  A registered backend's worker exits (the master
+ * frees its port); one that never registered goes back to the pool.
+ */
+static void
+worker_session_end(const char *why)
+{
+	unsigned	 n = w.bridges.bs_count;
+	struct proc_msg	 m;
+
+	if (w.mux == NULL)
+		return;
+	if (why == NULL || why[0] == '\0')
+		why = "session ended";
+	/* Best effort: the GoAway or refusal we owe the backend. */
+	backend_flush();
+	if (w.state == WS_SERVING) {
+		log_info("backend %s%s%s gone: %s; closing %u client%s",
+		    w.addr, w.name[0] ? " " : "", w.name, why, n,
+		    n == 1 ? "" : "s");
+		bridge_close_all(&w.bridges, "backend gone");
+		exit(0);
+	}
+	if (w.state == WS_REFUSING)
+		log_info("backend %s: %s", w.addr, why);
+	else
+		log_warnx("backend %s dropped before registering: %s", w.addr,
+		    why);
+	mux_free(w.mux);
+	w.mux = NULL;
+	w.bridges.bs_mux = NULL;
+	ev_del(w.bfd);
+	close(w.bfd);
+	w.bfd = -1;
+	if (w.lfd != -1) {
+		ev_del(w.lfd);
+		close(w.lfd);
+		w.lfd = -1;
+	}
+	ev_timer_cancel(&w.reg_timer);
+	ev_timer_cancel(&w.mux_timer);
+	w.state = WS_IDLE;
+	w.reg = NULL;
+	w.reg_hello = 0;
+	w.shut_sent = 0;
+	w.hello_len = 0;
+	w.name[0] = '\0';
+	w.end_buf[0] = '\0';
+	log_set_role("worker");
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_IDLE;
+	if (proc_send(w.chan, &m, -1) == -1)
+		fatal("channel to master");
+}
+
+static void
+worker_backend(int fd, const struct proc_msg *m)
+{
+	struct mux_config	 mc;
+
+	if (w.state != WS_IDLE) {
+		log_warnx("backend handed to a busy worker; dropped");
+		close(fd);
+		return;
+	}
+	snprintf(w.addr, sizeof(w.addr), "%s", m->pm_addr);
+	mux_config_default(&mc, MUX_SERVER);
+	mc.recv_window = w.cfg->window;
+	mc.max_streams = w.cfg->max_streams;
+	mc.output_max = w.cfg->buffer;
+	mc.keepalive_ms = (uint64_t)w.cfg->keepalive_s * 1000;
+	mc.ping_timeout_ms = w.cfg->alive_timeout_ms;
+	mc.open_timeout_ms = w.cfg->alive_timeout_ms;
+	if ((w.mux = mux_new(&mc, &handlers, NULL, ev_now())) == NULL)
+		fatal("mux_new");
+	w.bridges.bs_mux = w.mux;
+	w.bfd = fd;
+	net_nodelay(fd);
+	if (ev_add(fd, EV_READ, backend_io, NULL) == -1)
+		fatal("ev_add backend");
+	w.state = WS_REGISTERING;
+	w.end_buf[0] = '\0';
+	ev_timer_at(&w.reg_timer, ev_now() + w.cfg->register_timeout_ms);
+	log_debug("backend %s connected", w.addr);
+}
+
+static void
+worker_chan(int fd, uint32_t events, void *arg)
+{
+	struct proc_msg	 m;
+	int		 rfd, rv;
+
+	(void)events;
+	(void)arg;
+	for (;;) {
+		rv = proc_recv(fd, &m, &rfd);
+		if (rv == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (rv == 0)
+			exit(0);	/* the master is gone: no orphans */
+		if (rv == -1 || proc_msg_check(&m, rfd) == -1)
+			fatalx("corrupt message from master");
+		switch (m.pm_type) {
+		case PROC_BACKEND:
+			worker_backend(rfd, &m);
+			break;
+		case PROC_PORT_OK:
+			/*
+			 * The backend may have gone while the master was
+			 * answering; the master frees the port when it reads
+			 * our PROC_IDLE.
+			 */
+			if (w.state != WS_WAIT_PORT) {
+				close(rfd);
+				break;
+			}
+			reg_port_ok(rfd, &m);
+			break;
+		case PROC_PORT_ERR:
+			if (w.state != WS_WAIT_PORT)
+				break;
+			reg_refuse(m.pm_reason);
+			break;
+		case PROC_SHUTDOWN:
+			exit(0);
+		default:
+			fatalx("unexpected message %u from master", m.pm_type);
+		}
+	}
+}
+
+void
+worker_main(struct relay_config *cfg, int chan)
+{
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.chan = chan;
+	w.bfd = w.lfd = -1;
+	w.slot = UINT32_MAX;
+	w.rbuf_size = cfg->buffer;
+	w.bridges.bs_output_max = cfg->buffer;
+	w.bridges.bs_closed = client_closed;
+	w.bridges.bs_why_eof = "client closed first";
+	w.bridges.bs_why_fin = "backend closed first";
+	if ((w.rbuf = malloc(w.rbuf_size)) == NULL)
+		fatal("malloc");
+	log_set_role("worker");
+	ev_reset();
+	ev_timer_init(&w.mux_timer, mux_timer_fire, NULL);
+	ev_timer_init(&w.reg_timer, reg_timer_fire, NULL);
+	ev_timer_init(&w.accept_timer, accept_resume, NULL);
+	if (ev_add(chan, EV_READ, worker_chan, NULL) == -1)
+		fatal("ev_add channel");
+	ev_set_presleep(worker_presleep, NULL);
+	for (;;)
+		ev_run_once(-1);
+}
