@@ -1,0 +1,105 @@
+# relay: a generic TCP relay.  See README.md.
+VERSION	 = 0.1.0
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Werror
+CPPFLAGS_ALL = -std=c11 -D_GNU_SOURCE -DRELAY_VERSION=\"$(VERSION)\" -Iinclude
+LDLIBS	 = -lrt
+PREFIX	?= /usr/local
+DESTDIR	?=
+BIN	 = bin
+OBJ	 = $(BIN)/obj
+FUZZ_SECONDS ?= 60
+PORT	?= 9000
+
+PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat
+TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto
+FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc
+
+CORE	 = mux ev net log
+RELAY_O	 = relay master worker bridge proc stats hello $(CORE)
+BACKEND	 = backend bridge hello $(CORE)
+
+all: $(PROGS) $(TESTS)
+
+$(OBJ)/%.o: src/%.c include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(OBJ)/test_%.o: tests/unit/test_%.c tests/unit/unit.h include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(OBJ):
+	mkdir -p $@
+
+$(BIN)/relay: $(RELAY_O:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/echoserver: $(OBJ)/echoserver.o $(BACKEND:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/relayexpose: $(OBJ)/relayexpose.o $(BACKEND:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/relaystat: $(OBJ)/relaystat.o $(OBJ)/stats.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# make run: the relay on its defaults, in the foreground.
+run: $(PROGS)
+	$(BIN)/relay $(PORT)
+
+test: all
+	@sh tests/run.sh $(TESTS)
+
+# All unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BIN=bin/asan CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto
+	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
+	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto
+
+FUZZFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined
+$(BIN)/fuzz_mux: tests/fuzz/fuzz_mux.c src/mux.c include/mux.h
+	@mkdir -p $(BIN)
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_mux.c src/mux.c
+$(BIN)/fuzz_hello: tests/fuzz/fuzz_hello.c src/hello.c include/hello.h
+	@mkdir -p $(BIN)
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_hello.c src/hello.c
+$(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c include/proc.h
+	@mkdir -p $(BIN)
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_proc.c src/proc.c
+
+# Every fuzz target for FUZZ_SECONDS each, on a copy of its seed corpus.
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+	    t=$$(basename $$f | sed 's/^fuzz_//'); \
+	    mkdir -p $(BIN)/corpus/$$t; \
+	    cp -n tests/fuzz/corpus/$$t/* $(BIN)/corpus/$$t/ 2>/dev/null || true; \
+	    echo "== $$f for $(FUZZ_SECONDS) s"; \
+	    if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(BIN)/ $(BIN)/corpus/$$t >$(BIN)/fuzz_$$t.log 2>&1; then \
+	        tail -n 40 $(BIN)/fuzz_$$t.log; exit 1; fi; \
+	    grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units' $(BIN)/fuzz_$$t.log; \
+	done
+
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/relaystat.1 man/echoserver.1 man/relayexpose.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/relay.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+uninstall:
+	rm -f $(PROGS:$(BIN)/%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/relaystat.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/echoserver.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/relayexpose.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/relay.8
+
+clean:
+	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(PROGS) $(TESTS) \
+	    $(FUZZERS) $(BIN)/corpus $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
+
+.PHONY: all run test asan fuzz install uninstall clean
