@@ -61,8 +61,8 @@ test_hello_rejects(void)
 		"relay-hello 1 port=65536\n", "relay-hello 1 port=12a\n",
 		"relay-hello 1 port=123456\n", "relay-hello 1 =x\n",
 		"relay-hello 1 novalue\n", "relay-hello 1 name=\x01\n",
-		"relay-hello 1 name="
-		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		("relay-hello 1 name="
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"),
 	};
 	struct hello	 h;
 	const char	*why;
