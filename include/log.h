@@ -11,8 +11,20 @@
 #define LOG_LVL_QUIET	0	/* warnings only */
 #define LOG_LVL_INFO	1	/* default */
 #define LOG_LVL_DEBUG	2
+#define LOG_LVL_TRACE	3	/* -vv: per-stream detail */
 
 void	log_init(const char *progname, int level);
+/* Log to this file (append) instead of stderr; -1 with errno on failure. */
+int	log_open_file(const char *path);
+/* Reopen the log file (after rotation); 0, or -1 with errno. */
+int	log_reopen(void);
+/* The descriptor lines go to, or -1 when logging to syslog. */
+int	log_fd(void);
+/* Log through this descriptor from now on (a reopened file). */
+void	log_set_fd(int fd);
+/* Log to syslog (facility daemon, ident "relay"). */
+void	log_use_syslog(void);
+int	log_to_file(void);
 void	log_set_role(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 int	log_level(void);

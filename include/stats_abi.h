@@ -53,7 +53,10 @@ struct stats_backend {
 	uint32_t	 sb_state;		/* STATS_ROW_FREE / LIVE */
 	int64_t		 sb_pid;		/* worker pid */
 	uint32_t	 sb_tunnel_port;
-	uint32_t	 sb_pad0;
+	uint32_t	 sb_rows_hw;		/* client rows [0, hw) were ever
+						   used by this backend: readers
+						   and the master look no further,
+						   so untouched pages stay free */
 	int64_t		 sb_since;		/* registered, unix ms */
 	char		 sb_addr[STATS_ADDR_MAX];	/* backend's address */
 	char		 sb_name[STATS_NAME_MAX];	/* backend's name or "" */

@@ -427,6 +427,8 @@ session_once(int *was_registered)
 	mux_config_default(&mc, MUX_CLIENT);
 	mc.recv_window = cfg->window;
 	mc.output_max = cfg->buffer;
+	/* The relay decides how many clients a tunnel takes. */
+	mc.max_streams = 1000000;
 	mc.keepalive_ms = (uint64_t)cfg->keepalive_s * 1000;
 	if ((b.mux = mux_new(&mc, &handlers, NULL, ev_now())) == NULL)
 		fatal("mux_new");

@@ -2,10 +2,12 @@
  * log: one line per event on stderr, each naming the process that wrote it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +15,58 @@
 
 static char	 log_role[64] = "relay";
 static int	 log_lvl = LOG_LVL_INFO;
+static int	 log_out = STDERR_FILENO;	/* -1: syslog */
+static char	 log_path[4096];
+
+int
+log_open_file(const char *path)
+{
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	if (log_out > STDERR_FILENO)
+		close(log_out);
+	log_out = fd;
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	if (log_path[0] == '\0')
+		return 0;
+	return log_open_file(log_path);
+}
+
+int
+log_fd(void)
+{
+	return log_out;
+}
+
+int
+log_to_file(void)
+{
+	return log_path[0] != '\0';
+}
+
+void
+log_set_fd(int fd)
+{
+	if (log_out > STDERR_FILENO && log_out != fd)
+		close(log_out);
+	log_out = fd;
+}
+
+void
+log_use_syslog(void)
+{
+	openlog("relay", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_out = -1;
+}
 
 void
 log_init(const char *role, int level)
@@ -46,6 +100,7 @@ log_vline(const char *level, const char *err, const char *fmt, va_list ap)
 {
 	char		 line[1024];
 	struct timespec	 ts;
+	int		 prio;
 	struct tm	 tm;
 	int		 n, m;
 	int		 saved = errno;
@@ -71,8 +126,17 @@ log_vline(const char *level, const char *err, const char *fmt, va_list ap)
 		if ((size_t)n >= sizeof(line) - 2)
 			n = sizeof(line) - 2;
 	}
+	if (log_out == -1) {
+		/* syslog stamps the time itself. */
+		line[n] = '\0';
+		prio = level[0] == 'd' ? LOG_DEBUG : level[0] == 'i' ?
+		    LOG_INFO : level[0] == 'w' ? LOG_WARNING : LOG_CRIT;
+		syslog(prio, "%s", strchr(line, ' ') + 1);
+		errno = saved;
+		return;
+	}
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, n);
+	(void)!write(log_out, line, n);
 	errno = saved;
 }
 

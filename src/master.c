@@ -59,6 +59,7 @@ static int			 sig_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t	 got_chld, got_term;
 static struct ev_timer		 accept_timer;	/* EMFILE back-off */
 static struct ev_timer		 respawn_timer;
+static struct ev_timer		 refill_timer;
 static uint64_t			 respawn_block_until;
 static unsigned			 early_deaths;
 static uint64_t			 early_window;
@@ -637,8 +638,15 @@ static void
 master_presleep(void *arg)
 {
 	(void)arg;
-	/* Replacements are forked after a burst of hand-overs, not in it. */
-	master_refill();
+	/*
+	 * Replacements are forked a moment after a hand-over, not in it: the
+	 * new worker's port request must not wait behind a fork.  An empty
+	 * pool is refilled at once.
+	 */
+	if (idle_count == 0)
+		master_refill();
+	else if (idle_count < cfg->prefork && !ev_timer_pending(&refill_timer))
+		ev_timer_at(&refill_timer, ev_now() + 20);
 }
 
 static void
@@ -743,6 +751,7 @@ master_main(struct relay_config *c)
 
 	ev_timer_init(&accept_timer, master_accept_resume, NULL);
 	ev_timer_init(&respawn_timer, master_respawn, NULL);
+	ev_timer_init(&refill_timer, master_respawn, NULL);
 	if (ev_add(sig_pipe[0], EV_READ, master_signal, NULL) == -1 ||
 	    ev_add(control_fd, EV_READ, master_accept, NULL) == -1)
 		fatal("ev_add");

@@ -328,12 +328,16 @@ stats_backend_reclaim(struct stats *st, uint32_t slot)
 {
 	struct stats_backend	*b;
 	struct stats_client	*c;
-	uint32_t		 i, s;
+	uint32_t		 i, s, hw;
 
 	if (st->st_hdr == NULL || slot >= st->st_max_backends)
 		return;
 	c = stats_slot_clients(st, slot);
-	for (i = 0; i < st->st_max_clients; i++) {
+	hw = __atomic_load_n(&st->st_backends[slot].sb_rows_hw,
+	    __ATOMIC_ACQUIRE);
+	if (hw > st->st_max_clients)
+		hw = st->st_max_clients;
+	for (i = 0; i < hw; i++) {
 		if (__atomic_load_n(&c[i].sc_state, __ATOMIC_RELAXED) !=
 		    STATS_ROW_FREE ||
 		    (__atomic_load_n(&c[i].sc_seq, __ATOMIC_RELAXED) & 1))
@@ -342,6 +346,7 @@ stats_backend_reclaim(struct stats *st, uint32_t slot)
 	b = &st->st_backends[slot];
 	s = stats_write_begin(&b->sb_seq);
 	__atomic_store_n(&b->sb_state, STATS_ROW_FREE, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->sb_rows_hw, 0, __ATOMIC_RELEASE);
 	stats_write_end(&b->sb_seq, s);
 }
 
@@ -352,7 +357,7 @@ stats_backend_begin(struct stats *st, uint32_t slot, int64_t pid,
 {
 	struct stats_backend	*b, id;
 	struct stats_client	*c;
-	uint32_t		 i, s;
+	uint32_t		 i, s, hw;
 
 	if (st->st_hdr == NULL || slot >= st->st_max_backends)
 		return NULL;
@@ -360,10 +365,16 @@ stats_backend_begin(struct stats *st, uint32_t slot, int64_t pid,
 	/*
 	 * Client rows left live by the slot's previous worker (the master
 	 * reclaims them, but this costs little and keeps the table honest
-	 * should it not have).
+	 * should it not have).  Only rows below the high-water mark were
+	 * ever written: the rest of the slot is never touched, so an idle
+	 * worker maps no pages of it.
 	 */
 	c = stats_slot_clients(st, slot);
-	for (i = 0; i < st->st_max_clients; i++)
+	hw = __atomic_load_n(&st->st_backends[slot].sb_rows_hw,
+	    __ATOMIC_ACQUIRE);
+	if (hw > st->st_max_clients)
+		hw = st->st_max_clients;
+	for (i = 0; i < hw; i++)
 		if (__atomic_load_n(&c[i].sc_state, __ATOMIC_RELAXED) !=
 		    STATS_ROW_FREE)
 			stats_client_free(&c[i]);
@@ -387,6 +398,7 @@ stats_backend_begin(struct stats *st, uint32_t slot, int64_t pid,
 	stats_set(&b->sb_bytes_in, 0);
 	stats_set(&b->sb_bytes_out, 0);
 	stats_set(&b->sb_rtt_us, 0);
+	__atomic_store_n(&b->sb_rows_hw, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&b->sb_state, STATS_ROW_LIVE, __ATOMIC_RELAXED);
 	stats_write_end(&b->sb_seq, s);
 	return b;
@@ -406,6 +418,7 @@ stats_client_begin(struct stats *st, uint32_t slot, unsigned tunnel_port,
 	struct stats_backend	*b;
 	struct stats_client	*rows, *c, id;
 	uint32_t		 i, n, s, max;
+	int			 grow = 0;
 
 	if (st->st_hdr == NULL || slot >= st->st_max_backends)
 		return NULL;
@@ -414,17 +427,24 @@ stats_client_begin(struct stats *st, uint32_t slot, unsigned tunnel_port,
 	stats_add(&b->sb_clients_total, 1);
 
 	rows = stats_slot_clients(st, slot);
-	max = st->st_max_clients;
+	/* Look among the rows used so far, then take a new one. */
+	max = __atomic_load_n(&b->sb_rows_hw, __ATOMIC_RELAXED);
+	if (max > st->st_max_clients)
+		max = st->st_max_clients;
 	i = stats_client_hint < max ? stats_client_hint : 0;
 	for (n = 0; n < max; n++, i = i + 1 < max ? i + 1 : 0)
 		if (__atomic_load_n(&rows[i].sc_state, __ATOMIC_RELAXED) ==
 		    STATS_ROW_FREE)
 			break;
 	if (n == max) {
-		stats_add(&b->sb_clients_untracked, 1);
-		return NULL;
+		if (max == st->st_max_clients) {
+			stats_add(&b->sb_clients_untracked, 1);
+			return NULL;
+		}
+		i = max;
+		grow = 1;
 	}
-	stats_client_hint = i + 1 < max ? i + 1 : 0;
+	stats_client_hint = i + 1 < st->st_max_clients ? i + 1 : 0;
 
 	memset(&id, 0, sizeof(id));
 	id.sc_tunnel_port = tunnel_port;
@@ -442,6 +462,8 @@ stats_client_begin(struct stats *st, uint32_t slot, unsigned tunnel_port,
 	stats_set(&c->sc_bytes_out, 0);
 	__atomic_store_n(&c->sc_state, STATS_ROW_LIVE, __ATOMIC_RELAXED);
 	stats_write_end(&c->sc_seq, s);
+	if (grow)
+		__atomic_store_n(&b->sb_rows_hw, i + 1, __ATOMIC_RELEASE);
 	return c;
 }
 
@@ -606,6 +628,12 @@ stats_read_client(const struct stats *st, uint32_t slot, uint32_t i,
 	if (st->st_hdr == NULL || slot >= st->st_max_backends ||
 	    i >= st->st_max_clients) {
 		errno = EINVAL;
+		return -1;
+	}
+	/* Rows above the high-water mark were never used: do not touch. */
+	if (i >= __atomic_load_n(&st->st_backends[slot].sb_rows_hw,
+	    __ATOMIC_ACQUIRE)) {
+		errno = 0;
 		return -1;
 	}
 	c = st->st_clients + (size_t)slot * st->st_max_clients + i;
