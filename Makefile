@@ -1,5 +1,5 @@
 # relay: a generic TCP relay.  See README.md.
-VERSION	 = 0.1.0
+VERSION	:= $(shell cat VERSION)
 CC	?= cc
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Werror

@@ -22,6 +22,8 @@ int	log_reopen(void);
 int	log_fd(void);
 /* Log through this descriptor from now on (a reopened file). */
 void	log_set_fd(int fd);
+/* The same, without closing the previous one (it is gone already). */
+void	log_adopt_fd(int fd);
 /* Log to syslog (facility daemon, ident "relay"). */
 void	log_use_syslog(void);
 int	log_to_file(void);

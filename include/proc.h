@@ -19,6 +19,7 @@ enum proc_msg_type {
 	PROC_PORT_OK,		/* fd: the tunnel listener */
 	PROC_PORT_ERR,		/* no fd: why the port was refused */
 	PROC_SHUTDOWN,		/* no fd: drain and exit */
+	PROC_LOGFD,		/* fd: the reopened log file */
 	/* worker -> master */
 	PROC_PORT_REQ = 32,	/* ask for a tunnel port */
 	PROC_REGISTERED,	/* the backend is registered */

@@ -10,8 +10,10 @@
 
 #include "stats.h"
 
+struct auth_replay;
+
 #ifndef RELAY_VERSION
-#define RELAY_VERSION	"0.1.0"
+#error "RELAY_VERSION comes from the Makefile (VERSION file)"
 #endif
 
 /* Exit codes (sysexits). */
@@ -37,6 +39,19 @@ struct relay_config {
 	unsigned		 linger_s;
 	unsigned		 buffer;	/* I/O chunk */
 	uint32_t		 window;	/* per-stream receive window */
+	unsigned		 max_pending;	/* connections not registered yet */
+	unsigned		 max_unacked;
+	size_t			 session_buffer;
+	unsigned		 stream_rate;	/* opens + resets per second */
+	unsigned		 drain_timeout_s;
+	int			 daemonize;
+	char			 pidfile[4096];
+	char			 log_file[4096];
+	char			 secret_file[4096];
+	char			 user[64];
+	uint8_t			 secret[1024];
+	size_t			 secret_len;
+	struct auth_replay	*replay;	/* shared by all workers */
 	char			 stats_name[256];
 	struct stats		 stats;
 };

@@ -43,6 +43,7 @@ static struct {
 	struct ev_timer			 mux_timer;
 	struct ev_timer			 reg_timer;
 	int				*was_registered;
+	int				 goaway;	/* relay sent GoAway(0) */
 } b;
 
 const char backend_options_help[] =
@@ -267,8 +268,10 @@ static void
 h_goaway(void *arg, uint32_t code)
 {
 	(void)arg;
-	if (code == MUX_GOAWAY_NORMAL && b.state == BS_SERVING)
+	if (code == MUX_GOAWAY_NORMAL && b.state == BS_SERVING) {
 		log_info("the relay is going away");
+		b.goaway = 1;
+	}
 }
 
 static void
@@ -353,7 +356,8 @@ relay_io(int fd, uint32_t events, void *arg)
 		}
 		if (n == 0) {
 			session_end(b.state == BS_REGISTERING ? BE_REFUSED :
-			    BE_LOST, "the relay closed the connection");
+			    b.goaway ? BE_GOAWAY : BE_LOST,
+			    "the relay closed the connection");
 			return;
 		}
 		if (errno == EINTR)
@@ -415,6 +419,7 @@ session_once(int *was_registered)
 	b.state = BS_REGISTERING;
 	b.reply_len = 0;
 	b.reg = NULL;
+	b.goaway = 0;
 	b.why[0] = '\0';
 	b.fd = net_connect_host(cfg->relay_host, cfg->relay_port,
 	    cfg->connect_timeout_ms, &why);

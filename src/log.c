@@ -62,6 +62,12 @@ log_set_fd(int fd)
 }
 
 void
+log_adopt_fd(int fd)
+{
+	log_out = fd;
+}
+
+void
 log_use_syslog(void)
 {
 	openlog("relay", LOG_PID | LOG_NDELAY, LOG_DAEMON);

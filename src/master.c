@@ -53,10 +53,12 @@ static struct tunnel		*tunnels;
 static int			 control_fd = -1;
 static unsigned			 idle_count;
 static unsigned			 backends_now;
+static unsigned			 pending_count;	/* W_BUSY workers */
+static uint64_t			 pending_warned;
 static unsigned			 port_cursor;
 static uint8_t			*slot_used;
 static int			 sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t	 got_chld, got_term;
+static volatile sig_atomic_t	 got_chld, got_term, got_hup;
 static struct ev_timer		 accept_timer;	/* EMFILE back-off */
 static struct ev_timer		 respawn_timer;
 static struct ev_timer		 refill_timer;
@@ -73,8 +75,10 @@ master_sighandler(int sig)
 
 	if (sig == SIGCHLD)
 		got_chld = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
 	else
-		got_term = 1;
+		got_term++;
 	(void)!write(sig_pipe[1], "", 1);
 	errno = saved;
 }
@@ -91,26 +95,35 @@ static void
 child_setup(int chan)
 {
 	struct sigaction	 sa;
-	int			 fd;
+	int			 fd, c, l = -1, lf = log_fd();
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (chan != 3) {
-		if (dup3(chan, 3, O_CLOEXEC) == -1)
-			_exit(70);
-	}
-	/* Close the master's listeners, channels and tunnel copies. */
-	if (syscall(SYS_close_range, 4U, ~0U, 0) == -1) {
-		for (fd = 4; fd < 65536; fd++)
+	/*
+	 * Keep the channel as descriptor 3 and a log file as 4; close the
+	 * master's listeners, channels and tunnel copies.
+	 */
+	if ((c = fcntl(chan, F_DUPFD_CLOEXEC, 100)) == -1 ||
+	    (lf > STDERR_FILENO &&
+	    (l = fcntl(lf, F_DUPFD_CLOEXEC, 100)) == -1) ||
+	    dup3(c, 3, O_CLOEXEC) == -1 ||
+	    (l != -1 && dup3(l, 4, O_CLOEXEC) == -1))
+		_exit(EX_SOFTWARE_);
+	if (syscall(SYS_close_range, l != -1 ? 5U : 4U, ~0U, 0) == -1) {
+		for (fd = l != -1 ? 5 : 4; fd < 65536; fd++)
 			close(fd);
 	}
+	if (l != -1)
+		log_adopt_fd(4);
+	else if (lf == -1)
+		log_use_syslog();	/* its socket went with the rest */
 }
 
 static struct worker *
@@ -399,6 +412,7 @@ master_worker_msg(int fd, uint32_t events, void *arg)
 		case PROC_REGISTERED:
 			if (w->w_state == W_BUSY && w->w_port != 0) {
 				w->w_state = W_REGISTERED;
+				pending_count--;
 				backends_now++;
 				if (cfg->stats.st_hdr != NULL) {
 					stats_add(&cfg->stats.st_hdr->
@@ -410,6 +424,7 @@ master_worker_msg(int fd, uint32_t events, void *arg)
 			break;
 		case PROC_IDLE:
 			if (w->w_state == W_BUSY) {
+				pending_count--;
 				struct tunnel *t = tunnel_by_port(w->w_port);
 				if (w->w_port != 0 && t != NULL &&
 				    t->t_worker == w) {
@@ -493,6 +508,24 @@ master_accept(int fd, uint32_t events, void *arg)
 			return;
 		}
 		net_peer_str(c, addr, sizeof(addr));
+		if (pending_count >= cfg->max_pending) {
+			/*
+			 * Slow or silent registrations hold a worker each
+			 * until --register-timeout; beyond the cap, refuse
+			 * rather than fork without bound.
+			 */
+			if (ev_now() - pending_warned >= 1000) {
+				log_warnx("backend %s refused: %u connections "
+				    "are still registering", addr,
+				    pending_count);
+				pending_warned = ev_now();
+			}
+			if (cfg->stats.st_hdr != NULL)
+				stats_add(&cfg->stats.st_hdr->
+				    sh_registrations_refused, 1);
+			close(c);
+			continue;
+		}
 		if ((w = master_idle_worker()) == NULL) {
 			log_debug("no idle worker; forking one now");
 			if ((w = master_fork_worker()) == NULL) {
@@ -516,6 +549,7 @@ master_accept(int fd, uint32_t events, void *arg)
 		w->w_state = W_BUSY;
 		snprintf(w->w_addr, sizeof(w->w_addr), "%s", addr);
 		idle_count--;
+		pending_count++;
 		log_debug("backend %s handed to worker %d", addr,
 		    (int)w->w_pid);
 	}
@@ -542,6 +576,8 @@ master_worker_gone(struct worker *w, int status)
 	char		 why[96];
 
 	master_exit_reason(status, why, sizeof(why));
+	if (w->w_state == W_BUSY)
+		pending_count--;
 	if (w->w_state == W_IDLE) {
 		idle_count--;
 		if (!got_term) {
@@ -649,6 +685,30 @@ master_presleep(void *arg)
 		ev_timer_at(&refill_timer, ev_now() + 20);
 }
 
+/*
+ * SIGHUP: reopen the log file (after rotation) and pass the new descriptor
+ * to every worker, which may no longer be allowed to open it itself.
+ */
+static void
+master_reopen_log(void)
+{
+	struct worker	*w;
+	struct proc_msg	 m;
+
+	if (!log_to_file())
+		return;
+	if (log_reopen() == -1) {
+		log_warn("reopening %s", cfg->log_file);
+		return;
+	}
+	log_info("log file reopened");
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_LOGFD;
+	for (w = workers; w != NULL; w = w->w_next)
+		if (w->w_state != W_DEAD)
+			proc_send(w->w_chan, &m, log_fd());
+}
+
 static void
 master_signal(int fd, uint32_t events, void *arg)
 {
@@ -662,49 +722,169 @@ master_signal(int fd, uint32_t events, void *arg)
 		got_chld = 0;
 		master_reap();
 	}
+	if (got_hup) {
+		got_hup = 0;
+		master_reopen_log();
+	}
 }
 
+static void
+master_kill_all(void)
+{
+	struct worker	*w;
+	int		 status;
+
+	for (w = workers; w != NULL; w = w->w_next)
+		kill(w->w_pid, SIGKILL);
+	while (workers != NULL) {
+		w = workers;
+		waitpid(w->w_pid, &status, 0);
+		master_worker_gone(w, status);
+		workers = w->w_next;
+		free(w);
+	}
+}
+
+/*
+ * Graceful shutdown: no new registrations or clients, GoAway(0) to every
+ * backend (the workers do it), open clients get --drain-timeout to finish.
+ * A second signal ends it at once.
+ */
 static void
 master_shutdown(void)
 {
 	struct worker	*w;
-	struct timespec	 ts = { 0, 10 * 1000 * 1000 };
-	int		 i, status;
-	pid_t		 pid;
+	struct proc_msg	 m;
+	uint64_t	 deadline;
 
-	log_info("shutting down");
+	log_info("shutting down: no new backends or clients; draining for up "
+	    "to %us", cfg->drain_timeout_s);
 	if (control_fd != -1) {
 		ev_del(control_fd);
 		close(control_fd);
 		control_fd = -1;
 	}
-	for (w = workers; w != NULL; w = w->w_next)
-		kill(w->w_pid, SIGTERM);
-	/* Wait up to 5 s for every worker, then make sure. */
-	for (i = 0; i < 500 && workers != NULL; i++) {
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			struct worker **pp;
-			for (pp = &workers; (w = *pp) != NULL;
-			    pp = &w->w_next) {
-				if (w->w_pid == pid) {
-					master_worker_gone(w, status);
-					*pp = w->w_next;
-					free(w);
-					break;
-				}
-			}
-		}
-		if (workers != NULL)
-			nanosleep(&ts, NULL);
-	}
-	for (w = workers; w != NULL; w = w->w_next) {
-		kill(w->w_pid, SIGKILL);
-		waitpid(w->w_pid, &status, 0);
-	}
 	while (tunnels != NULL)
 		tunnel_free(tunnels);
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_SHUTDOWN;
+	for (w = workers; w != NULL; w = w->w_next)
+		if (proc_send(w->w_chan, &m, -1) == -1)
+			kill(w->w_pid, SIGTERM);
+	deadline = ev_now() + cfg->drain_timeout_s * 1000ULL + 2000;
+	while (workers != NULL) {
+		if (got_term >= 2) {
+			log_info("second signal: exiting now");
+			break;
+		}
+		if (ev_now() >= deadline) {
+			log_warnx("workers still running after the drain time; "
+			    "killing them");
+			break;
+		}
+		ev_run_once(100);
+		if (got_chld) {
+			got_chld = 0;
+			master_reap();
+		}
+	}
+	master_kill_all();
 	stats_close(&cfg->stats, 1);
+	if (cfg->pidfile[0] != '\0')
+		unlink(cfg->pidfile);
 	log_info("exiting");
+}
+
+/* Refuse to start over a live relay named by the pidfile. */
+static int
+pidfile_check(const char *path)
+{
+	char	 buf[32], comm[64], proc[64];
+	FILE	*f;
+	long	 pid;
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == -1)
+		return 0;
+	/* A recycled pid of another program is not a relay. */
+	snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
+	if ((f = fopen(proc, "re")) != NULL) {
+		if (fgets(comm, sizeof(comm), f) != NULL &&
+		    strncmp(comm, "relay", 5) != 0) {
+			fclose(f);
+			return 0;
+		}
+		fclose(f);
+	}
+	fprintf(stderr, "relay: already running (pid %ld, pidfile %s)\n", pid,
+	    path);
+	return -1;
+}
+
+static int
+pidfile_write(const char *path)
+{
+	char	 buf[32];
+	int	 fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, n) != n) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+/*
+ * Detach.  The parent stays until the child has set everything up, so the
+ * command that started the daemon reports whether it came up.
+ */
+static int
+daemonize(int *ready)
+{
+	int	 p[2], fd;
+	char	 c;
+	pid_t	 pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	switch ((pid = fork())) {
+	case -1:
+		return -1;
+	case 0:
+		break;
+	default:
+		close(p[1]);
+		if (read(p[0], &c, 1) == 1)
+			_exit(EX_OK_);
+		_exit(EX_UNAVAILABLE_);
+	}
+	close(p[0]);
+	setsid();
+	if (chdir("/") == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (log_fd() != STDERR_FILENO)
+			dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	*ready = p[1];
+	return 0;
 }
 
 int
@@ -715,6 +895,7 @@ master_main(struct relay_config *c)
 	char			 addr[NET_ADDRSTRLEN];
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
+	int			 ready = -1;
 
 	cfg = c;
 	ev_init();
@@ -725,6 +906,19 @@ master_main(struct relay_config *c)
 		return EX_UNAVAILABLE_;
 	}
 	cfg->control_port = net_local_port(control_fd);
+	if (cfg->pidfile[0] != '\0' && pidfile_check(cfg->pidfile) == -1)
+		return EX_UNAVAILABLE_;
+	if (cfg->log_file[0] != '\0' && log_open_file(cfg->log_file) == -1) {
+		fprintf(stderr, "relay: cannot open log file %s: %s\n",
+		    cfg->log_file, strerror(errno));
+		return EX_UNAVAILABLE_;
+	}
+	if (cfg->daemonize) {
+		if (cfg->log_file[0] == '\0')
+			log_use_syslog();
+		if (daemonize(&ready) == -1)
+			fatal("daemon");
+	}
 	if (cfg->stats_name[0] == '\0')
 		stats_default_name(cfg->stats_name, sizeof(cfg->stats_name),
 		    cfg->control_port);
@@ -735,6 +929,11 @@ master_main(struct relay_config *c)
 	}
 	if ((slot_used = calloc(cfg->max_backends, 1)) == NULL)
 		fatal("calloc");
+	if (cfg->pidfile[0] != '\0' && pidfile_write(cfg->pidfile) == -1) {
+		log_warn("cannot write pidfile %s", cfg->pidfile);
+		stats_close(&cfg->stats, 1);
+		return EX_UNAVAILABLE_;
+	}
 
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
@@ -745,9 +944,9 @@ master_main(struct relay_config *c)
 	sigaction(SIGCHLD, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 
 	ev_timer_init(&accept_timer, master_accept_resume, NULL);
 	ev_timer_init(&respawn_timer, master_respawn, NULL);
@@ -767,6 +966,10 @@ master_main(struct relay_config *c)
 		log_info("tunnel ports: any free port, %u idle workers, "
 		    "stats %s", cfg->prefork, cfg->stats_name);
 	log_info("listening on %s", addr);
+	if (ready != -1) {
+		(void)!write(ready, "", 1);
+		close(ready);
+	}
 
 	while (!got_term)
 		ev_run_once(-1);

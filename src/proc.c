@@ -126,6 +126,7 @@ proc_msg_check(const struct proc_msg *m, int fd)
 	switch (m->pm_type) {
 	case PROC_BACKEND:
 	case PROC_PORT_OK:
+	case PROC_LOGFD:
 		want_fd = 1;
 		break;
 	case PROC_PORT_ERR:

@@ -48,13 +48,32 @@ help(void)
 "      --max-clients N        concurrent clients per backend (default 1024)\n"
 "      --max-backends N       registered backends (default 256)\n"
 "      --max-streams N        yamux streams per session (default 65536)\n"
+"      --max-unacked N        streams a backend opened that are not yet\n"
+"                             accepted (default 256)\n"
+"      --max-pending N        connections that have not finished\n"
+"                             registering (default 64)\n"
+"      --session-buffer BYTES received bytes buffered per session\n"
+"                             (default 67108864)\n"
+"      --stream-rate N        stream opens and resets per second a backend\n"
+"                             may cause before its session is ended as a\n"
+"                             flood (default 1000)\n"
 "      --linger SECS          keep a named backend's tunnel port open this\n"
 "                             long after its session ends (default 30)\n"
 "      --window BYTES         per-stream receive window (default 262144)\n"
 "      --buffer BYTES         I/O chunk size (default 262144)\n"
 "      --stats NAME           shared-memory stats segment\n"
 "                             (default /relay.PORT)\n"
-"  -v, --verbose              log more (debug)\n"
+"      --secret-file FILE     require registrations to prove the shared\n"
+"                             secret in FILE (mode 600; default: none)\n"
+"      --user USER            workers drop to USER after receiving their\n"
+"                             descriptors (default: stay as started)\n"
+"  -d, --daemon               detach; log to syslog unless --log-file\n"
+"      --pidfile FILE         write the master's pid to FILE (default: none)\n"
+"      --log-file FILE        log to FILE, reopened on SIGHUP\n"
+"                             (default: stderr, or syslog with --daemon)\n"
+"      --drain-timeout SECS   on SIGTERM, let clients finish this long\n"
+"                             (default 10)\n"
+"  -v, --verbose              log more (debug; twice: every stream)\n"
 "  -q, --quiet                log warnings only\n"
 "  -h, --help                 this help\n"
 "  -V, --version              print the version\n");
@@ -88,8 +107,19 @@ bad_value(const char *opt, const char *val)
 enum {
 	OPT_PREFORK = 256, OPT_ALIVE, OPT_KEEPALIVE, OPT_REGTIMEOUT,
 	OPT_MAXCLIENTS, OPT_MAXBACKENDS, OPT_MAXSTREAMS, OPT_LINGER,
-	OPT_WINDOW, OPT_BUFFER, OPT_STATS,
+	OPT_WINDOW, OPT_BUFFER, OPT_STATS, OPT_MAXUNACKED, OPT_MAXPENDING,
+	OPT_SESSIONBUF, OPT_STREAMRATE, OPT_SECRET, OPT_USER, OPT_PIDFILE,
+	OPT_LOGFILE, OPT_DRAIN,
 };
+
+static int
+copy_arg(char *dst, size_t len, const char *opt, const char *arg)
+{
+	if (arg[0] == '\0' || strlen(arg) >= len)
+		return bad_value(opt, arg);
+	memcpy(dst, arg, strlen(arg) + 1);
+	return 0;
+}
 
 static void
 raise_nofile(void)
@@ -121,6 +151,16 @@ main(int argc, char *argv[])
 		{ "window",		required_argument, NULL, OPT_WINDOW },
 		{ "buffer",		required_argument, NULL, OPT_BUFFER },
 		{ "stats",		required_argument, NULL, OPT_STATS },
+		{ "max-unacked",	required_argument, NULL, OPT_MAXUNACKED },
+		{ "max-pending",	required_argument, NULL, OPT_MAXPENDING },
+		{ "session-buffer",	required_argument, NULL, OPT_SESSIONBUF },
+		{ "stream-rate",	required_argument, NULL, OPT_STREAMRATE },
+		{ "secret-file",	required_argument, NULL, OPT_SECRET },
+		{ "user",		required_argument, NULL, OPT_USER },
+		{ "daemon",		no_argument,	   NULL, 'd' },
+		{ "pidfile",		required_argument, NULL, OPT_PIDFILE },
+		{ "log-file",		required_argument, NULL, OPT_LOGFILE },
+		{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
 		{ "verbose",		no_argument,	   NULL, 'v' },
 		{ "quiet",		no_argument,	   NULL, 'q' },
 		{ "help",		no_argument,	   NULL, 'h' },
@@ -145,9 +185,14 @@ main(int argc, char *argv[])
 	cfg.linger_s = 30;
 	cfg.window = MUX_INITIAL_WINDOW;
 	cfg.buffer = 256 * 1024;
+	cfg.max_pending = 64;
+	cfg.max_unacked = 256;
+	cfg.session_buffer = 64u * 1024 * 1024;
+	cfg.stream_rate = 1000;
+	cfg.drain_timeout_s = 10;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":l:r:a:vqhV", longopts,
+	while ((ch = getopt_long(argc, argv, ":l:r:a:dvqhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'l':
@@ -224,8 +269,57 @@ main(int argc, char *argv[])
 			snprintf(cfg.stats_name, sizeof(cfg.stats_name), "%s",
 			    optarg);
 			break;
+		case OPT_MAXUNACKED:
+			if (parse_uint(optarg, 1, 1000000, &v) == -1)
+				return bad_value("--max-unacked", optarg);
+			cfg.max_unacked = v;
+			break;
+		case OPT_MAXPENDING:
+			if (parse_uint(optarg, 1, 100000, &v) == -1)
+				return bad_value("--max-pending", optarg);
+			cfg.max_pending = v;
+			break;
+		case OPT_SESSIONBUF:
+			if (parse_uint(optarg, 65536, 1ul << 34, &v) == -1)
+				return bad_value("--session-buffer", optarg);
+			cfg.session_buffer = v;
+			break;
+		case OPT_STREAMRATE:
+			if (parse_uint(optarg, 1, 10000000, &v) == -1)
+				return bad_value("--stream-rate", optarg);
+			cfg.stream_rate = v;
+			break;
+		case OPT_SECRET:
+			if (copy_arg(cfg.secret_file, sizeof(cfg.secret_file),
+			    "--secret-file", optarg) != 0)
+				return EX_USAGE_;
+			break;
+		case OPT_USER:
+			if (copy_arg(cfg.user, sizeof(cfg.user), "--user",
+			    optarg) != 0)
+				return EX_USAGE_;
+			break;
+		case 'd':
+			cfg.daemonize = 1;
+			break;
+		case OPT_PIDFILE:
+			if (copy_arg(cfg.pidfile, sizeof(cfg.pidfile),
+			    "--pidfile", optarg) != 0)
+				return EX_USAGE_;
+			break;
+		case OPT_LOGFILE:
+			if (copy_arg(cfg.log_file, sizeof(cfg.log_file),
+			    "--log-file", optarg) != 0)
+				return EX_USAGE_;
+			break;
+		case OPT_DRAIN:
+			if (parse_uint(optarg, 0, 86400, &v) == -1)
+				return bad_value("--drain-timeout", optarg);
+			cfg.drain_timeout_s = v;
+			break;
 		case 'v':
-			level = LOG_LVL_DEBUG;
+			level = level < LOG_LVL_DEBUG ? LOG_LVL_DEBUG :
+			    LOG_LVL_TRACE;
 			break;
 		case 'q':
 			level = LOG_LVL_QUIET;

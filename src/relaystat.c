@@ -30,7 +30,7 @@
 #include "stats.h"
 
 #ifndef RELAY_VERSION
-#define RELAY_VERSION	"0.1.0"
+#error "RELAY_VERSION comes from the Makefile (VERSION file)"
 #endif
 
 #define EXIT_USAGE	64

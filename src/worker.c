@@ -6,6 +6,7 @@
  * back to the pool, one whose registered backend is gone exits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,11 @@ static struct {
 	struct ev_timer		 mux_timer;
 	struct ev_timer		 reg_timer;
 	struct ev_timer		 accept_timer;
+	struct ev_timer		 drain_timer;
+	int			 draining;
+	int			 flood;		/* end the session now */
+	uint64_t		 rate_start;	/* stream opens/resets window */
+	unsigned		 rate_count;
 	struct bridge_set	 bridges;	/* one per client */
 	uint8_t			*rbuf;
 	size_t			 rbuf_size;
@@ -286,6 +292,27 @@ reg_port_ok(int fd, const struct proc_msg *m)
 
 /* ---- mux handlers ---- */
 
+/*
+ * Stream opens and resets caused by the backend, per second.  A backend
+ * has no reason to open streams after registering, and resets come one per
+ * client at most; a flood of either ends that session, not the service.
+ */
+static void
+stream_rate_count(void)
+{
+	if (ev_now() - w.rate_start >= 1000) {
+		w.rate_start = ev_now();
+		w.rate_count = 0;
+	}
+	if (++w.rate_count > w.cfg->stream_rate && !mux_is_dead(w.mux)) {
+		snprintf(w.end_buf, sizeof(w.end_buf), "stream flood: more "
+		    "than %u stream opens and resets in a second",
+		    w.cfg->stream_rate);
+		mux_goaway(w.mux, MUX_GOAWAY_PROTOCOL);
+		w.flood = 1;
+	}
+}
+
 static void
 h_opened(void *arg, struct mux_stream *s, int syn_type)
 {
@@ -303,6 +330,7 @@ h_opened(void *arg, struct mux_stream *s, int syn_type)
 	log_debug("backend %s opened stream %u; reset", w.addr,
 	    mux_stream_id(s));
 	mux_stream_reset(s);
+	stream_rate_count();
 }
 
 static void
@@ -349,6 +377,8 @@ h_reset(void *arg, struct mux_stream *s, const char *why)
 	struct bridge	*b = mux_stream_udata(s);
 
 	(void)arg;
+	if (strcmp(why, "reset by peer") == 0)
+		stream_rate_count();
 	if (s == w.reg)
 		w.reg = NULL;
 	else if (b != NULL)
@@ -464,7 +494,8 @@ backend_io(int fd, uint32_t events, void *arg)
 		if (n > 0) {
 			if (w.state == WS_REFUSING)
 				continue;
-			if (mux_input(w.mux, w.rbuf, n, ev_now()) == -1) {
+			if (mux_input(w.mux, w.rbuf, n, ev_now()) == -1 ||
+			    w.flood) {
 				worker_session_end(w.end_buf);
 				return;
 			}
@@ -509,6 +540,10 @@ worker_presleep(void *arg)
 		shutdown(w.bfd, SHUT_WR);
 		w.shut_sent = 1;
 		ev_set(w.bfd, EV_READ);
+	}
+	if (w.draining && w.bridges.bs_count == 0 && output_pending() == 0) {
+		log_info("all clients done");
+		exit(0);
 	}
 	if (w.mux != NULL && w.st != NULL) {
 		/* The mux measures in ms; 0 in the table means "none yet". */
@@ -598,6 +633,10 @@ worker_backend(int fd, const struct proc_msg *m)
 	mc.keepalive_ms = (uint64_t)w.cfg->keepalive_s * 1000;
 	mc.ping_timeout_ms = w.cfg->alive_timeout_ms;
 	mc.open_timeout_ms = w.cfg->alive_timeout_ms;
+	mc.max_unacked = w.cfg->max_unacked;
+	mc.session_buf_max = w.cfg->session_buffer;
+	/* Larger frames: fewer headers and system calls per byte. */
+	mc.max_frame = w.cfg->buffer;
 	if ((w.mux = mux_new(&mc, &handlers, NULL, ev_now())) == NULL)
 		fatal("mux_new");
 	w.bridges.bs_mux = w.mux;
@@ -609,6 +648,41 @@ worker_backend(int fd, const struct proc_msg *m)
 	w.end_buf[0] = '\0';
 	ev_timer_at(&w.reg_timer, ev_now() + w.cfg->register_timeout_ms);
 	log_debug("backend %s connected", w.addr);
+}
+
+static void
+drain_timer_fire(void *arg)
+{
+	(void)arg;
+	log_info("drain time over: closing %u client%s", w.bridges.bs_count,
+	    w.bridges.bs_count == 1 ? "" : "s");
+	backend_flush();
+	bridge_close_all(&w.bridges, "relay shutting down");
+	exit(0);
+}
+
+/*
+ * The relay is shutting down: take no new clients, tell the backend
+ * (GoAway(0): no new streams), and let the open clients finish.
+ */
+static void
+worker_drain(void)
+{
+	if (w.state != WS_SERVING)
+		exit(0);
+	if (w.draining)
+		return;
+	w.draining = 1;
+	if (w.lfd != -1) {
+		ev_del(w.lfd);
+		close(w.lfd);
+		w.lfd = -1;
+	}
+	mux_goaway(w.mux, MUX_GOAWAY_NORMAL);
+	log_info("draining %u client%s for up to %us", w.bridges.bs_count,
+	    w.bridges.bs_count == 1 ? "" : "s", w.cfg->drain_timeout_s);
+	ev_timer_at(&w.drain_timer, ev_now() +
+	    w.cfg->drain_timeout_s * 1000ULL);
 }
 
 static void
@@ -649,7 +723,14 @@ worker_chan(int fd, uint32_t events, void *arg)
 			reg_refuse(m.pm_reason);
 			break;
 		case PROC_SHUTDOWN:
-			exit(0);
+			worker_drain();
+			break;
+		case PROC_LOGFD:
+			/* The master reopened the log file for us. */
+			if (dup3(rfd, 4, O_CLOEXEC) != -1)
+				log_adopt_fd(4);
+			close(rfd);
+			break;
 		default:
 			fatalx("unexpected message %u from master", m.pm_type);
 		}
@@ -676,6 +757,7 @@ worker_main(struct relay_config *cfg, int chan)
 	ev_timer_init(&w.mux_timer, mux_timer_fire, NULL);
 	ev_timer_init(&w.reg_timer, reg_timer_fire, NULL);
 	ev_timer_init(&w.accept_timer, accept_resume, NULL);
+	ev_timer_init(&w.drain_timer, drain_timer_fire, NULL);
 	if (ev_add(chan, EV_READ, worker_chan, NULL) == -1)
 		fatal("ev_add channel");
 	ev_set_presleep(worker_presleep, NULL);
