@@ -12,7 +12,8 @@ OBJ	 = $(BIN)/obj
 FUZZ_SECONDS ?= 60
 PORT	?= 9000
 
-PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat
+PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
+	   $(BIN)/relaybench
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc
 
@@ -37,6 +38,8 @@ $(BIN)/relayexpose: $(OBJ)/relayexpose.o $(BACKEND:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/relaystat: $(OBJ)/relaystat.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/relaybench: $(OBJ)/relaybench.o $(OBJ)/net.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
@@ -47,6 +50,12 @@ $(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
 # make run: the relay on its defaults, in the foreground.
 run: $(PROGS)
 	$(BIN)/relay $(PORT)
+
+# Benchmarks against a direct loopback echo: the table of ratios.
+bench: $(PROGS)
+	bash tests/bench/run.sh
+bench-quick: $(PROGS)
+	bash tests/bench/run.sh --quick
 
 test: all
 	@sh tests/run.sh $(TESTS)
@@ -88,7 +97,7 @@ install: $(PROGS)
 	    $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/relaystat.1 man/echoserver.1 man/relayexpose.1 \
-	    $(DESTDIR)$(PREFIX)/share/man/man1/
+	    man/relaybench.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/relay.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 uninstall:
@@ -96,10 +105,11 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/relaystat.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/echoserver.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/relayexpose.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/relaybench.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8/relay.8
 
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(PROGS) $(TESTS) \
 	    $(FUZZERS) $(BIN)/corpus $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
-.PHONY: all run test asan fuzz install uninstall clean
+.PHONY: all run test bench bench-quick asan fuzz install uninstall clean
