@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "stats.h"
 
@@ -49,12 +50,17 @@ struct relay_config {
 	char			 log_file[4096];
 	char			 secret_file[4096];
 	char			 user[64];
+	uid_t			 uid;		/* of user, when set */
+	gid_t			 gid;
 	uint8_t			 secret[1024];
 	size_t			 secret_len;
 	struct auth_replay	*replay;	/* shared by all workers */
 	char			 stats_name[256];
 	struct stats		 stats;
 };
+
+/* relay.c: switch to cfg->user (workers, and a master without need). */
+int	 relay_drop_privileges(const struct relay_config *);
 
 /* master.c */
 int	 master_main(struct relay_config *);

@@ -790,8 +790,8 @@ master_shutdown(void)
 	}
 	master_kill_all();
 	stats_close(&cfg->stats, 1);
-	if (cfg->pidfile[0] != '\0')
-		unlink(cfg->pidfile);
+	if (cfg->pidfile[0] != '\0' && unlink(cfg->pidfile) == -1)
+		log_warn("cannot remove pidfile %s", cfg->pidfile);
 	log_info("exiting");
 }
 
@@ -887,6 +887,38 @@ daemonize(int *ready)
 	return 0;
 }
 
+/*
+ * The master needs root only to bind privileged tunnel ports.  Without
+ * them it switches to --user as well, handing over what it must still
+ * remove or reopen at the end.
+ */
+static void
+master_drop_privileges(void)
+{
+	char	 path[300];
+
+	if (cfg->user[0] == '\0' || geteuid() != 0)
+		return;
+	if (cfg->port_lo != 0 && cfg->port_lo < 1024) {
+		log_info("master keeps its privileges to bind tunnel ports "
+		    "%u-%u; workers run as %s", cfg->port_lo, cfg->port_hi,
+		    cfg->user);
+		return;
+	}
+	snprintf(path, sizeof(path), "/dev/shm%s", cfg->stats_name);
+	if (chown(path, cfg->uid, cfg->gid) == -1)
+		log_warn("chown %s", path);
+	if (cfg->pidfile[0] != '\0' &&
+	    chown(cfg->pidfile, cfg->uid, cfg->gid) == -1)
+		log_warn("chown %s", cfg->pidfile);
+	if (cfg->log_file[0] != '\0' &&
+	    chown(cfg->log_file, cfg->uid, cfg->gid) == -1)
+		log_warn("chown %s", cfg->log_file);
+	if (relay_drop_privileges(cfg) == -1)
+		fatal("cannot switch to user %s", cfg->user);
+	log_info("running as %s", cfg->user);
+}
+
 int
 master_main(struct relay_config *c)
 {
@@ -966,6 +998,7 @@ master_main(struct relay_config *c)
 		log_info("tunnel ports: any free port, %u idle workers, "
 		    "stats %s", cfg->prefork, cfg->stats_name);
 	log_info("listening on %s", addr);
+	master_drop_privileges();
 	if (ready != -1) {
 		(void)!write(ready, "", 1);
 		close(ready);

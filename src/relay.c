@@ -4,11 +4,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mux.h"
@@ -118,6 +121,20 @@ copy_arg(char *dst, size_t len, const char *opt, const char *arg)
 	if (arg[0] == '\0' || strlen(arg) >= len)
 		return bad_value(opt, arg);
 	memcpy(dst, arg, strlen(arg) + 1);
+	return 0;
+}
+
+int
+relay_drop_privileges(const struct relay_config *c)
+{
+	if (c->user[0] == '\0' || (getuid() == c->uid && geteuid() == c->uid))
+		return 0;
+	if (setgroups(1, &c->gid) == -1 || setgid(c->gid) == -1 ||
+	    setuid(c->uid) == -1)
+		return -1;
+	/* Make sure there is no way back. */
+	if (setuid(0) != -1 || getuid() != c->uid || geteuid() != c->uid)
+		return -1;
 	return 0;
 }
 
@@ -391,6 +408,21 @@ main(int argc, char *argv[])
 		else if (strcmp(h, "::") == 0)
 			h = "::1";
 		snprintf(cfg.advertise, sizeof(cfg.advertise), "%s", h);
+	}
+	if (cfg.user[0] != '\0') {
+		struct passwd *pw = getpwnam(cfg.user);
+		if (pw == NULL) {
+			fprintf(stderr, "relay: unknown user '%s'\n", cfg.user);
+			usage_line();
+			return EX_USAGE_;
+		}
+		cfg.uid = pw->pw_uid;
+		cfg.gid = pw->pw_gid;
+		if (geteuid() != 0 && geteuid() != cfg.uid) {
+			fprintf(stderr, "relay: --user needs the relay to be "
+			    "started as root\n");
+			return EX_USAGE_;
+		}
 	}
 	log_init("master", level);
 	raise_nofile();

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -753,6 +754,17 @@ worker_main(struct relay_config *cfg, int chan)
 	if ((w.rbuf = malloc(w.rbuf_size)) == NULL)
 		fatal("malloc");
 	log_set_role("worker");
+	/*
+	 * Nothing a worker does needs privileges: its descriptors come from
+	 * the master, its stats rows are mapped already, its log is an open
+	 * descriptor.  It opens no files from here on.
+	 */
+	if (relay_drop_privileges(cfg) == -1)
+		fatal("cannot switch to user %s", cfg->user);
+	/* A change of credentials clears the parent-death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		exit(0);
 	ev_reset();
 	ev_timer_init(&w.mux_timer, mux_timer_fire, NULL);
 	ev_timer_init(&w.reg_timer, reg_timer_fire, NULL);
