@@ -14,12 +14,12 @@ PORT	?= 9000
 
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench
-TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto
-FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc
+TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth
+FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
 
 CORE	 = mux ev net log
-RELAY_O	 = relay master worker bridge proc stats hello $(CORE)
-BACKEND	 = backend bridge hello $(CORE)
+RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
+BACKEND	 = backend bridge hello auth $(CORE)
 
 all: $(PROGS) $(TESTS)
 
@@ -46,6 +46,8 @@ $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # make run: the relay on its defaults, in the foreground.
 run: $(PROGS)
@@ -64,9 +66,11 @@ test: all
 asan:
 	$(MAKE) BIN=bin/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto
+	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
+	    bin/asan/test_auth
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
-	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto
+	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
+	    bin/asan/test_auth
 
 FUZZFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined
 $(BIN)/fuzz_mux: tests/fuzz/fuzz_mux.c src/mux.c include/mux.h
@@ -75,6 +79,9 @@ $(BIN)/fuzz_mux: tests/fuzz/fuzz_mux.c src/mux.c include/mux.h
 $(BIN)/fuzz_hello: tests/fuzz/fuzz_hello.c src/hello.c include/hello.h
 	@mkdir -p $(BIN)
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_hello.c src/hello.c
+$(BIN)/fuzz_auth: tests/fuzz/fuzz_auth.c src/auth.c include/auth.h
+	@mkdir -p $(BIN)
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_auth.c src/auth.c
 $(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c include/proc.h
 	@mkdir -p $(BIN)
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_proc.c src/proc.c

@@ -9,6 +9,9 @@
 #ifndef RELAY_BACKEND_H
 #define RELAY_BACKEND_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "mux.h"
 
 struct backend_config {
@@ -22,6 +25,8 @@ struct backend_config {
 	unsigned	 connect_timeout_ms;
 	uint32_t	 window;
 	unsigned	 buffer;		/* I/O chunk and output limit */
+	uint8_t		 secret[1024];		/* --secret-file */
+	size_t		 secret_len;
 };
 
 /*
@@ -58,6 +63,7 @@ extern const char backend_options_help[];
 enum {
 	BOPT_NAME = 1000, BOPT_PORT, BOPT_RECONNECT, BOPT_NO_RECONNECT,
 	BOPT_KEEPALIVE, BOPT_CONNECT_TIMEOUT, BOPT_WINDOW, BOPT_BUFFER,
+	BOPT_SECRET,
 };
 #define BACKEND_LONGOPTS \
 	{ "name",		required_argument, NULL, BOPT_NAME }, \
@@ -67,6 +73,7 @@ enum {
 	{ "keepalive",		required_argument, NULL, BOPT_KEEPALIVE }, \
 	{ "connect-timeout",	required_argument, NULL, BOPT_CONNECT_TIMEOUT }, \
 	{ "window",		required_argument, NULL, BOPT_WINDOW }, \
-	{ "buffer",		required_argument, NULL, BOPT_BUFFER }
+	{ "buffer",		required_argument, NULL, BOPT_BUFFER }, \
+	{ "secret-file",	required_argument, NULL, BOPT_SECRET }
 
 #endif /* RELAY_BACKEND_H */

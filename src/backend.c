@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "ev.h"
 #include "hello.h"
@@ -57,7 +58,9 @@ const char backend_options_help[] =
 "      --keepalive SECS       ping the relay every SECS, 0 = off (default 30)\n"
 "      --connect-timeout MS   timeout of every connect (default 5000)\n"
 "      --window BYTES         per-stream receive window (default 262144)\n"
-"      --buffer BYTES         I/O chunk size (default 262144)\n";
+"      --buffer BYTES         I/O chunk size (default 262144)\n"
+"      --secret-file FILE     prove the relay's shared secret in FILE\n"
+"                             (mode 600) when registering (default: none)\n";
 
 void
 backend_config_default(struct backend_config *c, const char *progname)
@@ -131,6 +134,15 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 			goto bad;
 		c->window = v;
 		return 1;
+	case BOPT_SECRET: {
+		const char *why;
+		if (auth_load_secret(arg, c->secret, sizeof(c->secret),
+		    &c->secret_len, &why) == -1) {
+			fprintf(stderr, "%s: %s\n", c->progname, why);
+			return -1;
+		}
+		return 1;
+	}
 	case BOPT_BUFFER:
 		opt = "--buffer";
 		if (backend_uint(arg, 1024, 16u * 1024 * 1024, &v) == -1)
@@ -440,6 +452,18 @@ session_once(int *was_registered)
 	memset(&h, 0, sizeof(h));
 	snprintf(h.h_name, sizeof(h.h_name), "%s", cfg->name);
 	h.h_port = cfg->port;
+	if (cfg->secret_len > 0) {
+		/* A fresh proof for every registration; the secret stays here. */
+		uint8_t nonce[AUTH_NONCE_LEN];
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		auth_nonce(nonce);
+		auth_hex(nonce, sizeof(nonce), h.h_nonce);
+		h.h_ts = (uint64_t)now.tv_sec;
+		auth_sign(cfg->secret, cfg->secret_len, h.h_ts, h.h_nonce,
+		    h.h_name, h.h_port, h.h_mac);
+		h.h_auth = 1;
+	}
 	if ((n = hello_build(&h, hello, sizeof(hello))) == -1)
 		fatalx("hello too long");
 	if ((b.reg = mux_open_data(b.mux, (uint8_t *)hello, n, ev_now(),
@@ -496,6 +520,14 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 	srandom((unsigned)(ts.tv_nsec ^ getpid()));
 	for (;;) {
 		end = session_once(&was_registered);
+		if (!cfg->reconnect &&
+		    (end == BE_UNREACHABLE || end == BE_REFUSED)) {
+			/* One clear line, then out. */
+			fprintf(stderr, "%s: %s%s\n", cfg->progname,
+			    end == BE_REFUSED ? "registration refused: " : "",
+			    b.why);
+			return EX_UNAVAILABLE_;
+		}
 		switch (end) {
 		case BE_UNREACHABLE:
 			log_warnx("%s", b.why);
@@ -508,15 +540,8 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 			log_info("session with the relay ended: %s", b.why);
 			break;
 		}
-		if (!cfg->reconnect) {
-			if (end == BE_UNREACHABLE || end == BE_REFUSED) {
-				fprintf(stderr, "%s: %s%s\n", cfg->progname,
-				    end == BE_REFUSED ?
-				    "registration refused: " : "", b.why);
-				return EX_UNAVAILABLE_;
-			}
+		if (!cfg->reconnect)
 			return end == BE_GOAWAY ? EX_OK_ : EX_UNAVAILABLE_;
-		}
 		if (was_registered)
 			backoff = BACKOFF_MIN_MS;
 		/* Jitter: between half and all of the backoff. */

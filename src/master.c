@@ -3,8 +3,10 @@
  * a pre-forked idle worker; owns the tunnel-port table; reaps workers.  It
  * never reads tunnel traffic and never blocks on a peer.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "ev.h"
 #include "log.h"
 #include "net.h"
@@ -887,6 +890,20 @@ daemonize(int *ready)
 	return 0;
 }
 
+static int
+master_loopback(void)
+{
+	const struct sockaddr_storage	*ss = &cfg->listen_addr;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr)
+		    >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return 0;
+}
+
 /*
  * The master needs root only to bind privileged tunnel ports.  Without
  * them it switches to --user as well, handing over what it must still
@@ -967,6 +984,9 @@ master_main(struct relay_config *c)
 		return EX_UNAVAILABLE_;
 	}
 
+	if (cfg->secret_len > 0 &&
+	    (cfg->replay = auth_replay_create()) == NULL)
+		fatal("replay cache");
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
 	memset(&sa, 0, sizeof(sa));
@@ -998,6 +1018,9 @@ master_main(struct relay_config *c)
 		log_info("tunnel ports: any free port, %u idle workers, "
 		    "stats %s", cfg->prefork, cfg->stats_name);
 	log_info("listening on %s", addr);
+	if (cfg->secret_len == 0 && !master_loopback())
+		log_warnx("listening on %s without --secret-file: anyone who "
+		    "can reach it can open tunnel ports on this host", addr);
 	master_drop_privileges();
 	if (ready != -1) {
 		(void)!write(ready, "", 1);

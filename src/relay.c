@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "mux.h"
 #include "net.h"
@@ -423,6 +424,12 @@ main(int argc, char *argv[])
 			    "started as root\n");
 			return EX_USAGE_;
 		}
+	}
+	if (cfg.secret_file[0] != '\0' &&
+	    auth_load_secret(cfg.secret_file, cfg.secret, sizeof(cfg.secret),
+	    &cfg.secret_len, &why) == -1) {
+		fprintf(stderr, "relay: %s\n", why);
+		return EX_USAGE_;
 	}
 	log_init("master", level);
 	raise_nofile();

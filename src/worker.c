@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bridge.h"
 #include "ev.h"
 #include "hello.h"
@@ -208,13 +209,22 @@ reg_request_port(const struct hello *h)
 		fatal("channel to master");
 }
 
+static void	reg_refuse_quiet(const char *);
+
 static void
 reg_refuse(const char *why)
+{
+	log_info("backend %s refused: %s", w.addr, why);
+	reg_refuse_quiet(why);
+}
+
+/* Answer "error: WHY" on the registration stream and end the session. */
+static void
+reg_refuse_quiet(const char *why)
 {
 	char	 line[PROC_REASON_MAX + 16];
 	int	 n;
 
-	log_info("backend %s refused: %s", w.addr, why);
 	n = snprintf(line, sizeof(line), "error: %s", why);
 	if (w.reg != NULL) {
 		mux_stream_write(w.reg, (uint8_t *)line, n);
@@ -226,6 +236,38 @@ reg_refuse(const char *why)
 	    why);
 	/* Give the answer a moment to leave, then drop the connection. */
 	ev_timer_at(&w.reg_timer, ev_now() + 2000);
+}
+
+/*
+ * The proof of the shared secret: an HMAC over a fresh nonce, a timestamp
+ * and what the backend asks for, each nonce accepted once (the cache is
+ * shared by all workers).  The reason stays in the debug log; the backend
+ * learns only that it failed.
+ */
+static int
+reg_authenticate(const struct hello *h)
+{
+	uint8_t		 nonce[AUTH_NONCE_LEN];
+	struct timespec	 now;
+	const char	*why = "no proof of the secret";
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!h->h_auth)
+		goto fail;
+	why = "wrong proof of the secret";
+	if (auth_unhex(h->h_nonce, AUTH_NONCE_HEX, nonce) != AUTH_NONCE_LEN ||
+	    !auth_verify(w.cfg->secret, w.cfg->secret_len, h->h_ts,
+	    h->h_nonce, h->h_name, h->h_port, h->h_mac))
+		goto fail;
+	if (auth_replay_check(w.cfg->replay, (uint64_t)now.tv_sec, h->h_ts,
+	    nonce, AUTH_WINDOW, &why) == -1)
+		goto fail;
+	return 0;
+fail:
+	log_debug("backend %s: %s", w.addr, why);
+	log_warnx("backend %s: authentication failed", w.addr);
+	reg_refuse_quiet("authentication failed");
+	return -1;
 }
 
 static void
@@ -248,11 +290,11 @@ reg_hello_data(const uint8_t *p, size_t len)
 	if ((nl = memchr(w.hello, '\n', w.hello_len)) == NULL)
 		return;
 	if (hello_parse(w.hello, nl - w.hello + 1, &h, &why) == -1) {
-		log_warnx("backend %s: bad registration hello: %s", w.addr,
-		    why);
 		reg_refuse(why);
 		return;
 	}
+	if (w.cfg->secret_len > 0 && reg_authenticate(&h) == -1)
+		return;
 	reg_request_port(&h);
 }
 
@@ -323,7 +365,12 @@ h_opened(void *arg, struct mux_stream *s, int syn_type)
 		mux_stream_accept(s);
 		if (syn_type == MUX_T_DATA)
 			w.reg_hello = 1;	/* our own backends */
-		else
+		else if (w.cfg->secret_len > 0) {
+			/* A plain yamux client cannot prove the secret. */
+			log_warnx("backend %s: authentication failed "
+			    "(registration without a hello)", w.addr);
+			reg_refuse_quiet("authentication failed");
+		} else
 			reg_request_port(NULL);	/* a plain yamux client */
 		return;
 	}
@@ -585,7 +632,7 @@ worker_session_end(const char *why)
 		exit(0);
 	}
 	if (w.state == WS_REFUSING)
-		log_info("backend %s: %s", w.addr, why);
+		log_debug("backend %s: %s", w.addr, why);	/* said already */
 	else
 		log_warnx("backend %s dropped before registering: %s", w.addr,
 		    why);
