@@ -39,7 +39,7 @@ static int			 nlive;
 static uint64_t			 rng, now;
 static int			 died, dead_goaway;
 static int			 stalled;	/* the caller stops draining */
-static uint8_t			 junk[300000];
+static uint8_t			 junk[70000];
 
 /* Output parser state. */
 static uint8_t		 ohdr[MUX_HEADER_SIZE];
@@ -240,7 +240,7 @@ write_some(struct mux_stream *st)
 	uint8_t	*p;
 
 	if (rnd() & 1) {
-		n = (rnd() & 3) ? 300 : sizeof(junk);
+		n = (rnd() & 3) ? 300 : 70000;
 		mux_stream_write(st, junk, rnd() % n);
 		return;
 	}
