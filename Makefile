@@ -54,10 +54,16 @@ run: $(PROGS)
 	$(BIN)/relay $(PORT)
 
 # Benchmarks against a direct loopback echo: the table of ratios.
-bench: $(PROGS)
+# The relay with its counters compiled out, to show what they cost.
+$(BIN)/nostats/relay: src/*.c include/*.h
+	$(MAKE) BIN=$(BIN)/nostats CFLAGS="$(CFLAGS) -DRELAY_NO_STATS" \
+	    $(BIN)/nostats/relay
+bench: $(PROGS) $(BIN)/nostats/relay
 	bash tests/bench/run.sh
-bench-quick: $(PROGS)
+	bash tests/bench/stats_cost.sh
+bench-quick: $(PROGS) $(BIN)/nostats/relay
 	bash tests/bench/run.sh --quick
+	bash tests/bench/stats_cost.sh --quick
 
 test: all
 	@sh tests/run.sh $(TESTS)

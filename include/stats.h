@@ -24,7 +24,12 @@ struct stats {
 	int			 st_owner;	/* created it: unlink at the end */
 };
 
-/* Relaxed atomic counter updates: the only thing the data path does. */
+/*
+ * Relaxed atomic counter updates: the only thing the data path does.
+ * Building with -DRELAY_NO_STATS turns them into nothing, so that a
+ * benchmark can show what they cost (make bench compares both).
+ */
+#ifndef RELAY_NO_STATS
 static inline void
 stats_add(uint64_t *counter, uint64_t n)
 {
@@ -42,6 +47,28 @@ stats_set(uint64_t *counter, uint64_t v)
 {
 	__atomic_store_n(counter, v, __ATOMIC_RELAXED);
 }
+#else
+static inline void
+stats_add(uint64_t *counter, uint64_t n)
+{
+	(void)counter;
+	(void)n;
+}
+
+static inline void
+stats_sub(uint64_t *counter, uint64_t n)
+{
+	(void)counter;
+	(void)n;
+}
+
+static inline void
+stats_set(uint64_t *counter, uint64_t v)
+{
+	(void)counter;
+	(void)v;
+}
+#endif
 
 /* Default segment name for a control port: "/relay.<port>". */
 void	 stats_default_name(char *, size_t, unsigned port);
