@@ -219,3 +219,78 @@ lines_at_least() {
 # count_is N PATTERN FILE: FILE has exactly N lines matching PATTERN
 # (grep -E), evaluated at each poll of wait_until.
 count_is() { [ "$(grep -cE -- "$2" "$3" 2>/dev/null)" -eq "$1" ]; }
+
+# ---- helpers of stats.bats ----
+
+STATSFLAT="$ROOT/tests/lib/statsflat.py"
+
+# stats_snap: one `relaystat --json` of the relay into $BATS_TEST_TMPDIR/
+# stats.json, flattened by statsflat.py into $SNAP (one line per row:
+# "relay k=v...", "backend k=v...", "client k=v...").
+stats_snap() {
+	SNAP="$BATS_TEST_TMPDIR/stats.flat"
+	"$BIN/relaystat" --json "$RELAY_PORT" >"$BATS_TEST_TMPDIR/stats.json" &&
+	    python3 "$STATSFLAT" "$BATS_TEST_TMPDIR/stats.json" >"$SNAP"
+}
+
+# snap_rows KIND [K=V...]: how many KIND lines of $SNAP have all the K=V.
+snap_rows() {
+	local kind=$1; shift
+	awk -v kind="$kind" -v sel="$*" '
+	    BEGIN { n = split(sel, want, " ") }
+	    $1 == kind {
+		for (i = 1; i <= n; i++) {
+			ok = 0
+			for (j = 2; j <= NF; j++)
+				if ($j == want[i]) { ok = 1; break }
+			if (!ok) next
+		}
+		count++
+	    }
+	    END { print count + 0 }' "$SNAP"
+}
+
+# snap_get KIND [K=V...] KEY: KEY's value on the one KIND line with all the
+# K=V; fails (printing nothing) unless exactly one line matches.
+snap_get() {
+	local kind=$1 key=${*: -1}
+	local sel=("${@:2:$#-2}")
+	[ "$(snap_rows "$kind" "${sel[@]}")" -eq 1 ] || return 1
+	awk -v kind="$kind" -v sel="${sel[*]}" -v key="$key" '
+	    BEGIN { n = split(sel, want, " ") }
+	    $1 == kind {
+		for (i = 1; i <= n; i++) {
+			ok = 0
+			for (j = 2; j <= NF; j++)
+				if ($j == want[i]) { ok = 1; break }
+			if (!ok) next
+		}
+		for (j = 2; j <= NF; j++)
+			if (index($j, key "=") == 1)
+				print substr($j, length(key) + 2)
+	    }' "$SNAP"
+}
+
+# snap_is KIND [K=V...] KEY VALUE: a fresh snapshot where KEY is VALUE
+# (for wait_until).
+snap_is() {
+	local want=${*: -1}
+	stats_snap && [ "$(snap_get "${@:1:$#-1}")" = "$want" ]
+}
+
+# snap_count_is N KIND [K=V...]: a fresh snapshot with N such lines.
+snap_count_is() {
+	local n=$1; shift
+	stats_snap && [ "$(snap_rows "$@")" -eq "$n" ]
+}
+
+# hold_client NAME PORT BYTES: a background client that echoes BYTES
+# through 127.0.0.1:PORT and then stays connected; once NAME.ready exists it
+# holds the client's local address.  Sets BG_PID.
+hold_client() {
+	bg_client "$1" hold-after-echo 127.0.0.1 "$2" --bytes "$3" \
+	    --ready-file "$BATS_TEST_TMPDIR/$1.ready"
+}
+
+# ready_addr NAME: the local address a hold_client wrote.
+ready_addr() { cat "$BATS_TEST_TMPDIR/$1.ready"; }

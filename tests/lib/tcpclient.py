@@ -24,6 +24,11 @@
       send N bytes and never read; whenever a send makes no progress for S s,
       write "stalled SENT" to FILE (else "sending SENT"); keep the connection
       until N bytes are sent or T s have passed.  Exits 0.
+  tcpclient.py hold-after-echo HOST PORT --bytes N --ready-file FILE
+      connect, send N bytes while reading their echo (no deadlock however
+      large N is), check it, write the local ADDR:PORT to FILE, then block
+      sending nothing until the peer closes (exit 0, or 1 if it sent
+      anything more) or the process is killed.
 """
 import argparse
 import hashlib
@@ -175,6 +180,75 @@ def hold(a):
     return 0
 
 
+def echo_interleaved(s, data, chunk):
+    """Send data while reading its echo; return what came back."""
+    import selectors
+    n = len(data)
+    sent = 0
+    got = bytearray()
+    s.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    try:
+        while len(got) < n:
+            if sent >= n:
+                sel.modify(s, selectors.EVENT_READ)
+            if not sel.select(timeout=60):
+                raise RuntimeError("no progress for 60 s (sent %d, got %d)"
+                                   % (sent, len(got)))
+            if sent < n:
+                try:
+                    sent += s.send(data[sent:sent + chunk])
+                except BlockingIOError:
+                    pass
+            try:
+                b = s.recv(1 << 20)
+                if not b:
+                    raise RuntimeError("closed after %d of %d echoed bytes"
+                                       % (len(got), n))
+                got += b
+            except BlockingIOError:
+                pass
+    finally:
+        sel.close()
+        s.setblocking(True)
+    return bytes(got)
+
+
+def hold_after_echo(a):
+    data = pattern(a.bytes, a.seed)
+    s = socket.create_connection((a.host, a.port), timeout=30)
+    local = "%s:%d" % s.getsockname()[:2]
+    try:
+        try:
+            got = echo_interleaved(s, data, a.chunk)
+        except (RuntimeError, OSError) as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
+        if got != data:
+            print("error: echo differs (%d bytes back of %d)" %
+                  (len(got), len(data)), file=sys.stderr)
+            return 1
+        write_file(a.ready_file, local)
+        s.settimeout(None)
+        n = 0
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                n += len(b)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    finally:
+        s.close()
+    if n:
+        print("error: %d unexpected bytes" % n, file=sys.stderr)
+        return 1
+    print("closed by the peer")
+    return 0
+
+
 def flood(a):
     chunk = pattern(1 << 20, a.seed)
     deadline = time.monotonic() + a.timeout
@@ -219,6 +293,7 @@ def main():
     ap.add_argument("--ready")
     ap.add_argument("--progress")
     ap.add_argument("--stall", type=float, default=0.5)
+    ap.add_argument("--ready-file")
     a = ap.parse_args()
     if a.mode == "echo":
         try:
@@ -270,6 +345,8 @@ def main():
         return hold(a)
     if a.mode == "flood":
         return flood(a)
+    if a.mode == "hold-after-echo":
+        return hold_after_echo(a)
     ap.error("unknown mode")
 
 
