@@ -321,29 +321,39 @@ flush(void)
 
 	if (b.mux == NULL || b.state == BS_DONE)
 		return;
-	while ((len = mux_output(b.mux, &p)) > 0) {
-		n = write(b.fd, p, len);
-		if (n > 0) {
-			mux_output_done(b.mux, n);
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_set(b.fd, EV_READ | EV_WRITE);
+	for (;;) {
+		while ((len = mux_output(b.mux, &p)) > 0) {
+			n = write(b.fd, p, len);
+			if (n > 0) {
+				mux_output_done(b.mux, n);
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK)) {
+				ev_set(b.fd, EV_READ | EV_WRITE);
+				return;
+			}
+			{
+				char buf[128];
+				snprintf(buf, sizeof(buf), "write to relay: %s",
+				    strerror(errno));
+				session_end(BE_LOST, buf);
+			}
 			return;
 		}
-		{
-			char buf[128];
-			snprintf(buf, sizeof(buf), "write to relay: %s",
-			    strerror(errno));
-			session_end(BE_LOST, buf);
-		}
-		return;
-	}
-	ev_set(b.fd, EV_READ);
-	if (b.app->ba_drained != NULL)
+		ev_set(b.fd, EV_READ);
+		if (b.app->ba_drained == NULL)
+			return;
+		/*
+		 * Writers waiting for room may queue more: write that too,
+		 * or it would sit there until the next event.
+		 */
 		b.app->ba_drained(b.app->ba_arg);
+		if (mux_output(b.mux, &p) == 0)
+			return;
+	}
 }
 
 static void

@@ -151,3 +151,18 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^relay\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
+
+@test "no lost wake-up: 16 parallel transfers with a 1 MiB backend window all finish" {
+	# Keepalive pings would unstick a stalled session after 30 s: none here,
+	# so a wake-up lost anywhere shows as a client timing out.
+	stop_all
+	start_relay --keepalive 0
+	start_echoserver --keepalive 0 --window 1048576
+	local i
+	for i in 1 2 3 4 5 6; do
+		run "$BIN/relaybench" bulk --conns 16 --seconds 0.5 --timeout 10 \
+		    127.0.0.1 "$TUNNEL_PORT"
+		echo "$output"
+		[ "$status" -eq 0 ]
+	done
+}
