@@ -21,7 +21,7 @@ CORE	 = mux ev net log
 RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
 BACKEND	 = backend bridge hello auth $(CORE)
 
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(TESTS) $(BIN)/statsreader
 
 $(OBJ)/%.o: src/%.c include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -40,6 +40,11 @@ $(BIN)/relaystat: $(OBJ)/relaystat.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/relaybench: $(OBJ)/relaybench.o $(OBJ)/net.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# A reader of the stats ABI for the tests: checks every row it reads.
+$(BIN)/statsreader: $(OBJ)/statsreader.o $(OBJ)/stats.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(OBJ)/statsreader.o: tests/lib/statsreader.c include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 $(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
@@ -134,7 +139,8 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/man/man8/relay.8
 
 clean:
-	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(PROGS) $(TESTS) \
+	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
+	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
 .PHONY: all run test bench bench-quick asan fuzz install uninstall clean

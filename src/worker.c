@@ -51,6 +51,9 @@ static struct {
 	struct ev_timer		 reg_timer;
 	struct ev_timer		 accept_timer;
 	struct ev_timer		 drain_timer;
+	struct ev_timer		 ka_timer;
+	uint32_t		 ping_id;
+	uint64_t		 ping_sent_us;
 	int			 draining;
 	int			 flood;		/* end the session now */
 	uint64_t		 rate_start;	/* stream opens/resets window */
@@ -318,6 +321,9 @@ reg_port_ok(int fd, const struct proc_msg *m)
 	}
 	w.state = WS_SERVING;
 	ev_timer_cancel(&w.reg_timer);
+	if (w.cfg->keepalive_s > 0)
+		ev_timer_at(&w.ka_timer, ev_now() + 1000ULL *
+		    (w.cfg->keepalive_s < 2 ? w.cfg->keepalive_s : 2));
 	w.since = ev_now();
 	w.st = stats_backend_begin(&w.cfg->stats, w.slot, getpid(), w.port,
 	    w.addr, w.name, wall_ms());
@@ -445,13 +451,45 @@ h_closed(void *arg, struct mux_stream *s)
 		bridge_on_closed(b);
 }
 
+static uint64_t
+mono_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Keepalive: our own pings rather than the mux's, so the round trip is
+ * measured in microseconds for the stats table.  A ping not answered
+ * within the alive timeout ends the session (the mux enforces it).
+ */
+static void
+ka_timer_fire(void *arg)
+{
+	(void)arg;
+	if (w.mux == NULL || mux_is_dead(w.mux) || w.state != WS_SERVING)
+		return;
+	w.ping_id++;
+	w.ping_sent_us = mono_us();
+	if (mux_ping(w.mux, w.ping_id, ev_now()) == -1)
+		w.ping_sent_us = 0;
+	ev_timer_at(&w.ka_timer, ev_now() + w.cfg->keepalive_s * 1000ULL);
+}
+
 static void
 h_pong(void *arg, uint32_t id, uint64_t rtt_ms)
 {
+	uint64_t	 rtt;
+
 	(void)arg;
-	(void)id;
-	if (w.st != NULL)
-		stats_set(&w.st->sb_rtt_us, rtt_ms * 1000 + 1);
+	(void)rtt_ms;
+	if (id != w.ping_id || w.ping_sent_us == 0 || w.st == NULL)
+		return;
+	rtt = mono_us() - w.ping_sent_us;
+	stats_set(&w.st->sb_rtt_us, rtt > 0 ? rtt : 1);
+	w.ping_sent_us = 0;
 }
 
 static void
@@ -472,7 +510,8 @@ h_error(void *arg, const char *why)
 		snprintf(w.end_buf, sizeof(w.end_buf), "backend did not "
 		    "answer a new client within the alive timeout (%u ms)",
 		    w.cfg->alive_timeout_ms);
-	else if (strcmp(why, "keepalive timeout") == 0)
+	else if (strcmp(why, "keepalive timeout") == 0 ||
+	    strcmp(why, "ping timeout") == 0)
 		snprintf(w.end_buf, sizeof(w.end_buf), "backend did not "
 		    "answer a keepalive ping within %u ms",
 		    w.cfg->alive_timeout_ms);
@@ -593,12 +632,6 @@ worker_presleep(void *arg)
 		log_info("all clients done");
 		exit(0);
 	}
-	if (w.mux != NULL && w.st != NULL) {
-		/* The mux measures in ms; 0 in the table means "none yet". */
-		int64_t rtt = mux_last_rtt(w.mux);
-		if (rtt >= 0)
-			stats_set(&w.st->sb_rtt_us, rtt > 0 ? rtt * 1000 : 1);
-	}
 	if (w.mux != NULL) {
 		int64_t t = mux_next_timeout(w.mux, ev_now());
 		if (t < 0)
@@ -678,7 +711,7 @@ worker_backend(int fd, const struct proc_msg *m)
 	mc.recv_window = w.cfg->window;
 	mc.max_streams = w.cfg->max_streams;
 	mc.output_max = w.cfg->buffer;
-	mc.keepalive_ms = (uint64_t)w.cfg->keepalive_s * 1000;
+	mc.keepalive_ms = 0;		/* ka_timer_fire() */
 	mc.ping_timeout_ms = w.cfg->alive_timeout_ms;
 	mc.open_timeout_ms = w.cfg->alive_timeout_ms;
 	mc.max_unacked = w.cfg->max_unacked;
@@ -817,6 +850,7 @@ worker_main(struct relay_config *cfg, int chan)
 	ev_timer_init(&w.reg_timer, reg_timer_fire, NULL);
 	ev_timer_init(&w.accept_timer, accept_resume, NULL);
 	ev_timer_init(&w.drain_timer, drain_timer_fire, NULL);
+	ev_timer_init(&w.ka_timer, ka_timer_fire, NULL);
 	if (ev_add(chan, EV_READ, worker_chan, NULL) == -1)
 		fatal("ev_add channel");
 	ev_set_presleep(worker_presleep, NULL);
