@@ -56,6 +56,15 @@ void	 backend_config_default(struct backend_config *, const char *progname);
  * value (message printed).
  */
 int	 backend_option(struct backend_config *, int ch, const char *arg);
+/*
+ * The command line every backend program shares:
+ *	PROG [OPTIONS] RELAYHOST RELAYPORT [EXTRA]
+ * Handles the common options, --help (with the program's about text),
+ * --version and usage errors.  Returns -1 when the program should go on
+ * (*extra_arg is EXTRA, or NULL when extra is NULL), else the exit status.
+ */
+int	 backend_args(struct backend_config *, int argc, char *argv[],
+	    const char *extra, const char *about, char **extra_arg);
 /* Help text of the common options. */
 extern const char backend_options_help[];
 

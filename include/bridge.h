@@ -75,6 +75,13 @@ void		 bridge_on_closed(struct bridge *);
 /* Non-zero when the bridge ended in failure (connect, I/O, reset). */
 int		 bridge_failed(const struct bridge *);
 
+/*
+ * Write the session's output to its connection: 0 when all of it went,
+ * 1 when the socket is full (write interest is set), -1 on an error
+ * (errno).  Read interest is kept either way.
+ */
+int		 bridge_flush_session(struct mux *, int fd);
+
 /* The session's output drained below the limit: resume waiting readers. */
 void		 bridge_output_drained(struct bridge_set *);
 /* Free the bridges that finished; call outside any handler. */

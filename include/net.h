@@ -26,6 +26,9 @@ void	 net_peer_str(int fd, char *, size_t);
 unsigned net_local_port(int fd);
 /* Split "host:port" (host may be "[v6]"); 0 or -1. */
 int	 net_split_hostport(const char *, char *host, size_t, unsigned *port);
+/* Parse a whole decimal number in [lo, hi]; 0 or -1. */
+int	 net_parse_uint(const char *, unsigned long lo, unsigned long hi,
+	    unsigned long *);
 /* Parse a port number 0..65535; 0 or -1. */
 int	 net_parse_port(const char *, unsigned *);
 int	 net_set_nonblock(int fd);

@@ -3,6 +3,7 @@
  * behind the NAT.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "auth.h"
 #include "backend.h"
+#include "bridge.h"
 #include "ev.h"
 #include "hello.h"
 #include "log.h"
@@ -73,22 +75,6 @@ backend_config_default(struct backend_config *c, const char *progname)
 	c->buffer = 256 * 1024;
 }
 
-static int
-backend_uint(const char *s, unsigned long lo, unsigned long hi,
-    unsigned long *out)
-{
-	char		*end;
-	unsigned long	 v;
-
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int
 backend_option(struct backend_config *c, int ch, const char *arg)
@@ -105,7 +91,7 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 		return 1;
 	case BOPT_PORT:
 		opt = "--port";
-		if (backend_uint(arg, 1, 65535, &v) == -1)
+		if (net_parse_uint(arg, 1, 65535, &v) == -1)
 			goto bad;
 		c->port = v;
 		return 1;
@@ -117,19 +103,19 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 		return 1;
 	case BOPT_KEEPALIVE:
 		opt = "--keepalive";
-		if (backend_uint(arg, 0, 86400, &v) == -1)
+		if (net_parse_uint(arg, 0, 86400, &v) == -1)
 			goto bad;
 		c->keepalive_s = v;
 		return 1;
 	case BOPT_CONNECT_TIMEOUT:
 		opt = "--connect-timeout";
-		if (backend_uint(arg, 1, 3600000, &v) == -1)
+		if (net_parse_uint(arg, 1, 3600000, &v) == -1)
 			goto bad;
 		c->connect_timeout_ms = v;
 		return 1;
 	case BOPT_WINDOW:
 		opt = "--window";
-		if (backend_uint(arg, MUX_INITIAL_WINDOW, 64u * 1024 * 1024,
+		if (net_parse_uint(arg, MUX_INITIAL_WINDOW, 64u * 1024 * 1024,
 		    &v) == -1)
 			goto bad;
 		c->window = v;
@@ -145,7 +131,7 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 	}
 	case BOPT_BUFFER:
 		opt = "--buffer";
-		if (backend_uint(arg, 1024, 16u * 1024 * 1024, &v) == -1)
+		if (net_parse_uint(arg, 1024, 16u * 1024 * 1024, &v) == -1)
 			goto bad;
 		c->buffer = v;
 		return 1;
@@ -153,6 +139,87 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 	return 0;
 bad:
 	fprintf(stderr, "%s: bad value for %s: '%s'\n", c->progname, opt, arg);
+	return -1;
+}
+
+static void
+backend_usage_line(const struct backend_config *c, const char *extra)
+{
+	fprintf(stderr, "usage: %s [OPTIONS] RELAYHOST RELAYPORT%s%s\n",
+	    c->progname, extra ? " " : "", extra ? extra : "");
+}
+
+int
+backend_args(struct backend_config *c, int argc, char *argv[],
+    const char *extra, const char *about, char **extra_arg)
+{
+	static const struct option longopts[] = {
+		BACKEND_LONGOPTS,
+		{ "verbose",	no_argument,	NULL, 'v' },
+		{ "quiet",	no_argument,	NULL, 'q' },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ "version",	no_argument,	NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	 ch, rv, nargs = extra ? 3 : 2, level = LOG_LVL_INFO;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":vqhV", longopts, NULL)) != -1) {
+		if ((rv = backend_option(c, ch, optarg)) == 1)
+			continue;
+		if (rv == -1) {
+			backend_usage_line(c, extra);
+			return EX_USAGE_;
+		}
+		switch (ch) {
+		case 'v':
+			level = level < LOG_LVL_DEBUG ? LOG_LVL_DEBUG :
+			    LOG_LVL_TRACE;
+			break;
+		case 'q':
+			level = LOG_LVL_QUIET;
+			break;
+		case 'h':
+			printf("usage: %s [OPTIONS] RELAYHOST RELAYPORT%s%s\n\n"
+			    "%s\nOptions:\n%s"
+			    "  -v, --verbose              log more (debug)\n"
+			    "  -q, --quiet                log warnings only\n"
+			    "  -h, --help                 this help\n"
+			    "  -V, --version              print the version\n",
+			    c->progname, extra ? " " : "", extra ? extra : "",
+			    about, backend_options_help);
+			return EX_OK_;
+		case 'V':
+			printf("%s %s\n", c->progname, RELAY_VERSION);
+			return EX_OK_;
+		case ':':
+			fprintf(stderr, "%s: option '%s' needs a value\n",
+			    c->progname, argv[optind - 1]);
+			backend_usage_line(c, extra);
+			return EX_USAGE_;
+		default:
+			fprintf(stderr, "%s: unknown option '%s'\n",
+			    c->progname, argv[optind - 1]);
+			backend_usage_line(c, extra);
+			return EX_USAGE_;
+		}
+	}
+	if (argc - optind != nargs) {
+		fprintf(stderr, "%s: %s\n", c->progname, argc - optind < nargs ?
+		    "missing arguments" : "too many arguments");
+		backend_usage_line(c, extra);
+		return EX_USAGE_;
+	}
+	c->relay_host = argv[optind];
+	if (net_parse_port(argv[optind + 1], &c->relay_port) == -1 ||
+	    c->relay_port == 0) {
+		fprintf(stderr, "%s: bad RELAYPORT '%s'\n", c->progname,
+		    argv[optind + 1]);
+		backend_usage_line(c, extra);
+		return EX_USAGE_;
+	}
+	*extra_arg = extra ? argv[optind + 2] : NULL;
+	log_init(c->progname, level);
 	return -1;
 }
 
@@ -316,35 +383,18 @@ static void
 flush(void)
 {
 	const uint8_t	*p;
-	size_t		 len;
-	ssize_t		 n;
+	char		 buf[128];
+	int		 rv;
 
 	if (b.mux == NULL || b.state == BS_DONE)
 		return;
 	for (;;) {
-		while ((len = mux_output(b.mux, &p)) > 0) {
-			n = write(b.fd, p, len);
-			if (n > 0) {
-				mux_output_done(b.mux, n);
-				continue;
-			}
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1 && (errno == EAGAIN ||
-			    errno == EWOULDBLOCK)) {
-				ev_set(b.fd, EV_READ | EV_WRITE);
-				return;
-			}
-			{
-				char buf[128];
-				snprintf(buf, sizeof(buf), "write to relay: %s",
-				    strerror(errno));
-				session_end(BE_LOST, buf);
-			}
-			return;
+		if ((rv = bridge_flush_session(b.mux, b.fd)) == -1) {
+			snprintf(buf, sizeof(buf), "write to relay: %s",
+			    strerror(errno));
+			session_end(BE_LOST, buf);
 		}
-		ev_set(b.fd, EV_READ);
-		if (b.app->ba_drained == NULL)
+		if (rv != 0 || b.app->ba_drained == NULL)
 			return;
 		/*
 		 * Writers waiting for room may queue more: write that too,

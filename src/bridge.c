@@ -451,3 +451,28 @@ bridge_failed(const struct bridge *b)
 {
 	return (b->b_flags & B_DEAD) != 0;
 }
+
+int
+bridge_flush_session(struct mux *m, int fd)
+{
+	const uint8_t	*p;
+	size_t		 len;
+	ssize_t		 n;
+
+	while ((len = mux_output(m, &p)) > 0) {
+		n = write(fd, p, len);
+		if (n > 0) {
+			mux_output_done(m, n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_set(fd, EV_READ | EV_WRITE);
+			return 1;
+		}
+		return -1;
+	}
+	ev_set(fd, EV_READ);
+	return 0;
+}

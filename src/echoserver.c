@@ -3,7 +3,6 @@
  * relay's window for a stream reopens only as its bytes are echoed, so a
  * client that does not read its echo slows only itself.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,94 +200,20 @@ e_idle(void *arg)
 	}
 }
 
-static void
-usage_line(void)
-{
-	fprintf(stderr, "usage: echoserver [OPTIONS] RELAYHOST RELAYPORT\n");
-}
-
-static void
-help(void)
-{
-	printf(
-"usage: echoserver [OPTIONS] RELAYHOST RELAYPORT\n"
-"\n"
-"Registers with the relay at RELAYHOST:RELAYPORT, prints the tunnel address\n"
-"HOST:PORT as the first line of standard output, then echoes every client\n"
-"of the tunnel.\n"
-"\n"
-"Options:\n"
-"%s"
-"  -v, --verbose              log more (debug)\n"
-"  -q, --quiet                log warnings only\n"
-"  -h, --help                 this help\n"
-"  -V, --version              print the version\n", backend_options_help);
-}
-
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		BACKEND_LONGOPTS,
-		{ "verbose",	no_argument,	NULL, 'v' },
-		{ "quiet",	no_argument,	NULL, 'q' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ "version",	no_argument,	NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
 	static struct backend_config cfg;
 	struct backend_app	 app;
-	int			 ch, rv, level = LOG_LVL_INFO;
+	char			*none;
+	int			 rv;
 
 	backend_config_default(&cfg, "echoserver");
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":vqhV", longopts, NULL)) != -1) {
-		if ((rv = backend_option(&cfg, ch, optarg)) == 1)
-			continue;
-		if (rv == -1) {
-			usage_line();
-			return EX_USAGE_;
-		}
-		switch (ch) {
-		case 'v':
-			level = LOG_LVL_DEBUG;
-			break;
-		case 'q':
-			level = LOG_LVL_QUIET;
-			break;
-		case 'h':
-			help();
-			return EX_OK_;
-		case 'V':
-			printf("echoserver %s\n", RELAY_VERSION);
-			return EX_OK_;
-		case ':':
-			fprintf(stderr, "echoserver: option '%s' needs a "
-			    "value\n", argv[optind - 1]);
-			usage_line();
-			return EX_USAGE_;
-		default:
-			fprintf(stderr, "echoserver: unknown option '%s'\n",
-			    argv[optind - 1]);
-			usage_line();
-			return EX_USAGE_;
-		}
-	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "echoserver: %s\n", argc - optind < 2 ?
-		    "missing RELAYHOST or RELAYPORT" : "too many arguments");
-		usage_line();
-		return EX_USAGE_;
-	}
-	cfg.relay_host = argv[optind];
-	if (net_parse_port(argv[optind + 1], &cfg.relay_port) == -1 ||
-	    cfg.relay_port == 0) {
-		fprintf(stderr, "echoserver: bad RELAYPORT '%s'\n",
-		    argv[optind + 1]);
-		usage_line();
-		return EX_USAGE_;
-	}
-	log_init("echoserver", level);
+	if ((rv = backend_args(&cfg, argc, argv, NULL,
+	    "Registers with the relay at RELAYHOST:RELAYPORT, prints the tunnel address\n"
+	    "HOST:PORT as the first line of standard output, then echoes every client\n"
+	    "of the tunnel.  --reconnect is off by default.\n", &none)) != -1)
+		return rv;
 	memset(&app, 0, sizeof(app));
 	app.ba_handlers.opened = e_opened;
 	app.ba_handlers.data = e_data;

@@ -16,16 +16,28 @@
 #include "net.h"
 
 int
-net_parse_port(const char *s, unsigned *port)
+net_parse_uint(const char *s, unsigned long lo, unsigned long hi,
+    unsigned long *out)
 {
 	char		*end;
 	unsigned long	 v;
 
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
 		return -1;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > 65535)
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+net_parse_port(const char *s, unsigned *port)
+{
+	unsigned long	 v;
+
+	if (net_parse_uint(s, 0, 65535, &v) == -1)
 		return -1;
 	*port = (unsigned)v;
 	return 0;

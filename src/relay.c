@@ -83,22 +83,6 @@ help(void)
 "  -V, --version              print the version\n");
 }
 
-static int
-parse_uint(const char *s, unsigned long lo, unsigned long hi,
-    unsigned long *out)
-{
-	char		*end;
-	unsigned long	 v;
-
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static int
 bad_value(const char *opt, const char *val)
@@ -228,53 +212,53 @@ main(int argc, char *argv[])
 			    optarg);
 			break;
 		case OPT_PREFORK:
-			if (parse_uint(optarg, 0, 64, &v) == -1)
+			if (net_parse_uint(optarg, 0, 64, &v) == -1)
 				return bad_value("--prefork", optarg);
 			cfg.prefork = v;
 			break;
 		case OPT_ALIVE:
-			if (parse_uint(optarg, 1, 3600000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 3600000, &v) == -1)
 				return bad_value("--alive-timeout", optarg);
 			cfg.alive_timeout_ms = v;
 			break;
 		case OPT_KEEPALIVE:
-			if (parse_uint(optarg, 0, 86400, &v) == -1)
+			if (net_parse_uint(optarg, 0, 86400, &v) == -1)
 				return bad_value("--keepalive", optarg);
 			cfg.keepalive_s = v;
 			break;
 		case OPT_REGTIMEOUT:
-			if (parse_uint(optarg, 1, 3600000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 3600000, &v) == -1)
 				return bad_value("--register-timeout", optarg);
 			cfg.register_timeout_ms = v;
 			break;
 		case OPT_MAXCLIENTS:
-			if (parse_uint(optarg, 1, 1000000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 1000000, &v) == -1)
 				return bad_value("--max-clients", optarg);
 			cfg.max_clients = v;
 			break;
 		case OPT_MAXBACKENDS:
-			if (parse_uint(optarg, 1, 100000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 100000, &v) == -1)
 				return bad_value("--max-backends", optarg);
 			cfg.max_backends = v;
 			break;
 		case OPT_MAXSTREAMS:
-			if (parse_uint(optarg, 1, 1000000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 1000000, &v) == -1)
 				return bad_value("--max-streams", optarg);
 			cfg.max_streams = v;
 			break;
 		case OPT_LINGER:
-			if (parse_uint(optarg, 0, 86400, &v) == -1)
+			if (net_parse_uint(optarg, 0, 86400, &v) == -1)
 				return bad_value("--linger", optarg);
 			cfg.linger_s = v;
 			break;
 		case OPT_WINDOW:
-			if (parse_uint(optarg, MUX_INITIAL_WINDOW,
+			if (net_parse_uint(optarg, MUX_INITIAL_WINDOW,
 			    64u * 1024 * 1024, &v) == -1)
 				return bad_value("--window", optarg);
 			cfg.window = v;
 			break;
 		case OPT_BUFFER:
-			if (parse_uint(optarg, 1024, 16u * 1024 * 1024,
+			if (net_parse_uint(optarg, 1024, 16u * 1024 * 1024,
 			    &v) == -1)
 				return bad_value("--buffer", optarg);
 			cfg.buffer = v;
@@ -288,22 +272,22 @@ main(int argc, char *argv[])
 			    optarg);
 			break;
 		case OPT_MAXUNACKED:
-			if (parse_uint(optarg, 1, 1000000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 1000000, &v) == -1)
 				return bad_value("--max-unacked", optarg);
 			cfg.max_unacked = v;
 			break;
 		case OPT_MAXPENDING:
-			if (parse_uint(optarg, 1, 100000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 100000, &v) == -1)
 				return bad_value("--max-pending", optarg);
 			cfg.max_pending = v;
 			break;
 		case OPT_SESSIONBUF:
-			if (parse_uint(optarg, 65536, 1ul << 34, &v) == -1)
+			if (net_parse_uint(optarg, 65536, 1ul << 34, &v) == -1)
 				return bad_value("--session-buffer", optarg);
 			cfg.session_buffer = v;
 			break;
 		case OPT_STREAMRATE:
-			if (parse_uint(optarg, 1, 10000000, &v) == -1)
+			if (net_parse_uint(optarg, 1, 10000000, &v) == -1)
 				return bad_value("--stream-rate", optarg);
 			cfg.stream_rate = v;
 			break;
@@ -331,7 +315,7 @@ main(int argc, char *argv[])
 				return EX_USAGE_;
 			break;
 		case OPT_DRAIN:
-			if (parse_uint(optarg, 0, 86400, &v) == -1)
+			if (net_parse_uint(optarg, 0, 86400, &v) == -1)
 				return bad_value("--drain-timeout", optarg);
 			cfg.drain_timeout_s = v;
 			break;
@@ -378,8 +362,8 @@ main(int argc, char *argv[])
 			return bad_value("--ports", ports);
 		memcpy(lo, ports, dash - ports);
 		lo[dash - ports] = '\0';
-		if (parse_uint(lo, 1, 65535, &a) == -1 ||
-		    parse_uint(dash + 1, 1, 65535, &b) == -1 || a > b)
+		if (net_parse_uint(lo, 1, 65535, &a) == -1 ||
+		    net_parse_uint(dash + 1, 1, 65535, &b) == -1 || a > b)
 			return bad_value("--ports", ports);
 		(void)end;
 		cfg.port_lo = a;

@@ -4,7 +4,6 @@
  * be reached through the relay without being changed.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,103 +136,30 @@ t_session(void *arg, struct mux *mux)
 	targets.bs_mux = mux;
 }
 
-static void
-usage_line(void)
-{
-	fprintf(stderr, "usage: relayexpose [OPTIONS] RELAYHOST RELAYPORT "
-	    "TARGETHOST:TARGETPORT\n");
-}
-
-static void
-help(void)
-{
-	printf(
-"usage: relayexpose [OPTIONS] RELAYHOST RELAYPORT TARGETHOST:TARGETPORT\n"
-"\n"
-"Exposes the TCP service at TARGETHOST:TARGETPORT through the relay at\n"
-"RELAYHOST:RELAYPORT: prints the tunnel address HOST:PORT as the first line\n"
-"of standard output (again after each reconnect), then connects every\n"
-"client of the tunnel to the target.\n"
-"\n"
-"Options (--reconnect is on by default):\n"
-"%s"
-"  -v, --verbose              log more (debug)\n"
-"  -q, --quiet                log warnings only\n"
-"  -h, --help                 this help\n"
-"  -V, --version              print the version\n", backend_options_help);
-}
-
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		BACKEND_LONGOPTS,
-		{ "verbose",	no_argument,	NULL, 'v' },
-		{ "quiet",	no_argument,	NULL, 'q' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ "version",	no_argument,	NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct backend_app	 app;
-	char			 host[256];
+	char			 host[256], *target;
 	unsigned		 port;
 	const char		*why;
-	int			 ch, rv, level = LOG_LVL_INFO;
+	int			 rv;
 
 	backend_config_default(&cfg, "relayexpose");
 	cfg.reconnect = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":vqhV", longopts, NULL)) != -1) {
-		if ((rv = backend_option(&cfg, ch, optarg)) == 1)
-			continue;
-		if (rv == -1) {
-			usage_line();
-			return EX_USAGE_;
-		}
-		switch (ch) {
-		case 'v':
-			level = LOG_LVL_DEBUG;
-			break;
-		case 'q':
-			level = LOG_LVL_QUIET;
-			break;
-		case 'h':
-			help();
-			return EX_OK_;
-		case 'V':
-			printf("relayexpose %s\n", RELAY_VERSION);
-			return EX_OK_;
-		case ':':
-			fprintf(stderr, "relayexpose: option '%s' needs a "
-			    "value\n", argv[optind - 1]);
-			usage_line();
-			return EX_USAGE_;
-		default:
-			fprintf(stderr, "relayexpose: unknown option '%s'\n",
-			    argv[optind - 1]);
-			usage_line();
-			return EX_USAGE_;
-		}
-	}
-	if (argc - optind != 3) {
-		fprintf(stderr, "relayexpose: %s\n", argc - optind < 3 ?
-		    "missing arguments" : "too many arguments");
-		usage_line();
-		return EX_USAGE_;
-	}
-	cfg.relay_host = argv[optind];
-	if (net_parse_port(argv[optind + 1], &cfg.relay_port) == -1 ||
-	    cfg.relay_port == 0) {
-		fprintf(stderr, "relayexpose: bad RELAYPORT '%s'\n",
-		    argv[optind + 1]);
-		usage_line();
-		return EX_USAGE_;
-	}
-	if (net_split_hostport(argv[optind + 2], host, sizeof(host),
-	    &port) == -1 || port == 0) {
+	if ((rv = backend_args(&cfg, argc, argv, "TARGETHOST:TARGETPORT",
+	    "Exposes the TCP service at TARGETHOST:TARGETPORT through the relay at\n"
+	    "RELAYHOST:RELAYPORT: prints the tunnel address HOST:PORT as the first line\n"
+	    "of standard output (again after each reconnect), then connects every\n"
+	    "client of the tunnel to the target.  --reconnect is on by default.\n",
+	    &target)) != -1)
+		return rv;
+	if (net_split_hostport(target, host, sizeof(host), &port) == -1 ||
+	    port == 0) {
 		fprintf(stderr, "relayexpose: bad target '%s' (want "
-		    "HOST:PORT)\n", argv[optind + 2]);
-		usage_line();
+		    "HOST:PORT)\n", target);
+		fprintf(stderr, "usage: relayexpose [OPTIONS] RELAYHOST "
+		    "RELAYPORT TARGETHOST:TARGETPORT\n");
 		return EX_USAGE_;
 	}
 	if (net_resolve(host, port, &target_addr, &target_len, &why) == -1) {
@@ -243,7 +169,6 @@ main(int argc, char *argv[])
 	}
 	net_addr_str((struct sockaddr *)&target_addr, target_str,
 	    sizeof(target_str));
-	log_init("relayexpose", level);
 	targets.bs_output_max = cfg.buffer;
 	targets.bs_closed = target_closed;
 	targets.bs_why_eof = "target closed first";

@@ -91,30 +91,16 @@ output_pending(void)
 static int
 backend_flush(void)
 {
-	const uint8_t	*p;
-	size_t		 len;
-	ssize_t		 n;
+	int	 rv;
 
 	if (w.bfd == -1 || w.mux == NULL)
 		return 0;
-	while ((len = mux_output(w.mux, &p)) > 0) {
-		n = write(w.bfd, p, len);
-		if (n > 0) {
-			mux_output_done(w.mux, n);
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_set(w.bfd, EV_READ | EV_WRITE);
-			return 0;
-		}
+	if ((rv = bridge_flush_session(w.mux, w.bfd)) == -1) {
 		snprintf(w.end_buf, sizeof(w.end_buf), "write to backend: %s",
 		    strerror(errno));
 		return -1;
 	}
-	ev_set(w.bfd, EV_READ);
-	if (w.bridges.bs_waiting != NULL)
+	if (rv == 0 && w.bridges.bs_waiting != NULL)
 		bridge_output_drained(&w.bridges);
 	return 0;
 }
