@@ -138,9 +138,12 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/man/man1/relaybench.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8/relay.8
 
+fuzz-cov:
+	bash tests/fuzz/coverage.sh
+
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
 	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
-.PHONY: all run test bench bench-quick asan fuzz install uninstall clean
+.PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
