@@ -144,6 +144,6 @@ fuzz-cov:
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
 	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
-	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
+	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
 .PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
