@@ -26,6 +26,8 @@ enum proc_msg_type {
 	PROC_IDLE,		/* registration failed; back in the pool */
 };
 
+#define PROC_F_REFUSED	0x1	/* PROC_IDLE: the registration was refused */
+
 struct proc_msg {
 	uint32_t	 pm_type;
 	uint32_t	 pm_slot;		/* stats slot (PROC_BACKEND) */

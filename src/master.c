@@ -325,11 +325,9 @@ master_refuse(struct worker *w, const char *why)
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_PORT_ERR;
 	snprintf(m.pm_reason, sizeof(m.pm_reason), "%s", why);
+	/* The worker tells the backend, logs it, and we count it at IDLE. */
 	if (proc_send(w->w_chan, &m, -1) == -1)
 		log_warn("worker %d: channel", (int)w->w_pid);
-	if (cfg->stats.st_hdr != NULL)
-		stats_add(&cfg->stats.st_hdr->sh_registrations_refused, 1);
-	log_info("backend %s refused: %s", w->w_addr, why);
 }
 
 static void
@@ -428,6 +426,10 @@ master_worker_msg(int fd, uint32_t events, void *arg)
 		case PROC_IDLE:
 			if (w->w_state == W_BUSY) {
 				pending_count--;
+				if ((m.pm_flags & PROC_F_REFUSED) &&
+				    cfg->stats.st_hdr != NULL)
+					stats_add(&cfg->stats.st_hdr->
+					    sh_registrations_refused, 1);
 				struct tunnel *t = tunnel_by_port(w->w_port);
 				if (w->w_port != 0 && t != NULL &&
 				    t->t_worker == w) {

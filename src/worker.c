@@ -636,6 +636,7 @@ worker_session_end(const char *why)
 {
 	unsigned	 n = w.bridges.bs_count;
 	struct proc_msg	 m;
+	int		 refused;
 
 	if (w.mux == NULL)
 		return;
@@ -650,7 +651,8 @@ worker_session_end(const char *why)
 		bridge_close_all(&w.bridges, "backend gone");
 		exit(0);
 	}
-	if (w.state == WS_REFUSING)
+	refused = w.state == WS_REFUSING;
+	if (refused)
 		log_debug("backend %s: %s", w.addr, why);	/* said already */
 	else
 		log_warnx("backend %s dropped before registering: %s", w.addr,
@@ -678,6 +680,8 @@ worker_session_end(const char *why)
 	log_set_role("worker");
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_IDLE;
+	if (refused)
+		m.pm_flags = PROC_F_REFUSED;
 	if (proc_send(w.chan, &m, -1) == -1)
 		fatal("channel to master");
 }
