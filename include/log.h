@@ -7,6 +7,7 @@
 #define RELAY_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #define LOG_LVL_QUIET	0	/* warnings only */
 #define LOG_LVL_INFO	1	/* default */
@@ -30,6 +31,11 @@ int	log_to_file(void);
 void	log_set_role(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 int	log_level(void);
+/*
+ * Non-zero at most once per interval for a given *last (ms, any clock):
+ * for lines that a flood could otherwise repeat thousands of times.
+ */
+int	log_ratelimit(uint64_t *last, uint64_t now, uint64_t interval);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -92,6 +92,15 @@ log_set_role(const char *fmt, ...)
 }
 
 int
+log_ratelimit(uint64_t *last, uint64_t now, uint64_t interval)
+{
+	if (*last != 0 && now - *last < interval)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+int
 log_level(void)
 {
 	return log_lvl;

@@ -58,6 +58,7 @@ static unsigned			 idle_count;
 static unsigned			 backends_now;
 static unsigned			 pending_count;	/* W_BUSY workers */
 static uint64_t			 pending_warned;
+static uint64_t			 fork_warned, accept_warned, drop_warned;
 static unsigned			 port_cursor;
 static uint8_t			*slot_used;
 static int			 sig_pipe[2] = { -1, -1 };
@@ -94,11 +95,25 @@ master_stats_idle(void)
 }
 
 /* The child side of a fork: shed everything of the master's but chan. */
+/* Close descriptors lo..hi (hi may be ~0U); nothing when lo > hi. */
+static void
+close_from(unsigned lo, unsigned hi)
+{
+	unsigned	 fd;
+
+	if (lo > hi || (int)lo < 0)
+		return;
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+	for (fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
 static void
 child_setup(int chan)
 {
 	struct sigaction	 sa;
-	int			 fd, c, l = -1, lf = log_fd();
+	int			 fd, c, l = -1, lf = log_fd(), keep[2];
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -111,18 +126,26 @@ child_setup(int chan)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/*
 	 * Keep the channel as descriptor 3 and a log file as 4; close the
-	 * master's listeners, channels and tunnel copies.
+	 * master's listeners, channels and tunnel copies first, so that even
+	 * a master out of descriptors leaves the child room to do so.
 	 */
-	if ((c = fcntl(chan, F_DUPFD_CLOEXEC, 100)) == -1 ||
+	keep[0] = chan;
+	keep[1] = lf > STDERR_FILENO ? lf : chan;
+	if (keep[0] > keep[1]) {
+		fd = keep[0];
+		keep[0] = keep[1];
+		keep[1] = fd;
+	}
+	close_from(3, keep[0] - 1);
+	close_from(keep[0] + 1, keep[1] - 1);
+	close_from(keep[1] + 1, ~0U);
+	if ((c = fcntl(chan, F_DUPFD_CLOEXEC, 5)) == -1 ||
 	    (lf > STDERR_FILENO &&
-	    (l = fcntl(lf, F_DUPFD_CLOEXEC, 100)) == -1) ||
+	    (l = fcntl(lf, F_DUPFD_CLOEXEC, 5)) == -1) ||
 	    dup3(c, 3, O_CLOEXEC) == -1 ||
 	    (l != -1 && dup3(l, 4, O_CLOEXEC) == -1))
 		_exit(EX_SOFTWARE_);
-	if (syscall(SYS_close_range, l != -1 ? 5U : 4U, ~0U, 0) == -1) {
-		for (fd = l != -1 ? 5 : 4; fd < 65536; fd++)
-			close(fd);
-	}
+	close_from(l != -1 ? 5U : 4U, ~0U);
 	if (l != -1)
 		log_adopt_fd(4);
 	else if (lf == -1)
@@ -141,13 +164,15 @@ master_fork_worker(void)
 		return NULL;
 	}
 	if (proc_channel(sv) == -1) {
-		log_warn("socketpair");
+		if (log_ratelimit(&fork_warned, ev_now(), 1000))
+			log_warn("socketpair");
 		free(w);
 		return NULL;
 	}
 	switch ((pid = fork())) {
 	case -1:
-		log_warn("fork");
+		if (log_ratelimit(&fork_warned, ev_now(), 1000))
+			log_warn("fork");
 		close(sv[0]);
 		close(sv[1]);
 		free(w);
@@ -506,7 +531,10 @@ master_accept(int fd, uint32_t events, void *arg)
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
 				/* Back off instead of spinning on a full table. */
-				log_warn("accept on control port; pausing 100 ms");
+				if (log_ratelimit(&accept_warned, ev_now(),
+				    1000))
+					log_warn("accept on control port; "
+					    "pausing 100 ms");
 				ev_set(fd, 0);
 				ev_timer_at(&accept_timer, ev_now() + 100);
 			}
@@ -534,8 +562,9 @@ master_accept(int fd, uint32_t events, void *arg)
 		if ((w = master_idle_worker()) == NULL) {
 			log_debug("no idle worker; forking one now");
 			if ((w = master_fork_worker()) == NULL) {
-				log_warnx("backend %s dropped: cannot start a "
-				    "worker", addr);
+				if (log_ratelimit(&drop_warned, ev_now(), 1000))
+					log_warnx("backend %s dropped: cannot "
+					    "start a worker", addr);
 				close(c);
 				continue;
 			}

@@ -53,6 +53,7 @@ static struct {
 	struct ev_timer		 drain_timer;
 	struct ev_timer		 ka_timer;
 	uint32_t		 ping_id;
+	uint64_t		 accept_warned;
 	uint64_t		 ping_sent_us;
 	int			 draining;
 	int			 flood;		/* end the session now */
@@ -144,8 +145,10 @@ tunnel_accept(int fd, uint32_t events, void *arg)
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("accept on tunnel port %u; pausing "
-				    "100 ms", w.port);
+				if (log_ratelimit(&w.accept_warned, ev_now(),
+				    1000))
+					log_warn("accept on tunnel port %u; "
+					    "pausing 100 ms", w.port);
 				ev_set(fd, 0);
 				ev_timer_at(&w.accept_timer, ev_now() + 100);
 			}
