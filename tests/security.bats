@@ -488,7 +488,9 @@ make_secret() {
 	# the rest but for the limit.  Its peak RSS, while the session lasts:
 	local hwm=0 h
 	while alive "$att" && [ -e "/proc/$worker/status" ]; do
-		h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker/status" 2>/dev/null)
+		# The worker may exit between the test and the read.
+		h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker/status" \
+		    2>/dev/null || true)
 		[ -z "$h" ] || hwm=$h
 		sleep 0.1
 	done
