@@ -133,7 +133,7 @@ PY
 @test "relay restarted while relayexpose runs: it reconnects by itself" {
 	stop_all
 	local cport
-	cport=$(free_port)
+	cport=$(free_port_block 20)
 	start_relay_port "$cport" --ports "$((cport + 1))-$((cport + 20))"
 	start_tcpserver echo
 	start_expose --name again
@@ -182,7 +182,7 @@ PY
 @test "--port taken or outside the range: clear error, exit 69" {
 	stop_all
 	local base
-	base=$(free_port)
+	base=$(free_port_block 3)
 	start_relay --ports "$base-$((base + 3))"
 	start_tcpserver echo
 	start_expose --port "$((base + 2))"

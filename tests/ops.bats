@@ -17,7 +17,7 @@ teardown() {
 
 @test "daemon mode: detaches, writes the pidfile, logs to the log file, refuses a second instance" {
 	local port pidf="$BATS_TEST_TMPDIR/relay.pid" logf="$BATS_TEST_TMPDIR/daemon.log"
-	port=$(free_port)
+	port=$(free_port_block 5)
 	run "$BIN/relay" -d --pidfile "$pidf" --log-file "$logf" \
 	    --ports "$((port + 1))-$((port + 5))" "$port"
 	[ "$status" -eq 0 ]
