@@ -32,7 +32,6 @@ uint64_t	 ev_now_update(void);
 
 int		 ev_add(int fd, uint32_t events, ev_fd_cb *, void *arg);
 int		 ev_set(int fd, uint32_t events);	/* change interest */
-uint32_t	 ev_get(int fd);
 void		 ev_del(int fd);
 
 void		 ev_timer_init(struct ev_timer *, ev_timer_cb *, void *arg);

@@ -21,9 +21,7 @@ int	log_open_file(const char *path);
 int	log_reopen(void);
 /* The descriptor lines go to, or -1 when logging to syslog. */
 int	log_fd(void);
-/* Log through this descriptor from now on (a reopened file). */
-void	log_set_fd(int fd);
-/* The same, without closing the previous one (it is gone already). */
+/* Log through this descriptor from now on (the previous one is gone). */
 void	log_adopt_fd(int fd);
 /* Log to syslog (facility daemon, ident "relay"). */
 void	log_use_syslog(void);

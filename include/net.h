@@ -31,7 +31,6 @@ int	 net_parse_uint(const char *, unsigned long lo, unsigned long hi,
 	    unsigned long *);
 /* Parse a port number 0..65535; 0 or -1. */
 int	 net_parse_port(const char *, unsigned *);
-int	 net_set_nonblock(int fd);
 void	 net_nodelay(int fd);
 
 #endif /* RELAY_NET_H */

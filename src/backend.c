@@ -359,8 +359,7 @@ h_error(void *arg, const char *why)
 	char	 buf[200];
 
 	(void)arg;
-	if (strcmp(why, "remote goaway: normal") == 0 ||
-	    strncmp(why, "remote goaway", 13) == 0) {
+	if (strncmp(why, "remote goaway", 13) == 0) {
 		session_end(BE_GOAWAY, why);
 		return;
 	}

@@ -120,14 +120,6 @@ ev_set(int fd, uint32_t events)
 	return 0;
 }
 
-uint32_t
-ev_get(int fd)
-{
-	if (fd < 0 || fd >= ev_nfds || !ev_fds[fd].active)
-		return 0;
-	return ev_fds[fd].events;
-}
-
 void
 ev_del(int fd)
 {

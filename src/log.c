@@ -54,14 +54,6 @@ log_to_file(void)
 }
 
 void
-log_set_fd(int fd)
-{
-	if (log_out > STDERR_FILENO && log_out != fd)
-		close(log_out);
-	log_out = fd;
-}
-
-void
 log_adopt_fd(int fd)
 {
 	log_out = fd;

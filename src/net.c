@@ -217,16 +217,6 @@ net_split_hostport(const char *s, char *host, size_t hlen, unsigned *port)
 	return net_parse_port(colon + 1, port);
 }
 
-int
-net_set_nonblock(int fd)
-{
-	int	 fl = fcntl(fd, F_GETFL);
-
-	if (fl == -1)
-		return -1;
-	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 void
 net_nodelay(int fd)
 {
