@@ -17,9 +17,9 @@ PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
 
-CORE	 = mux ev net log
-RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
-BACKEND	 = backend bridge hello auth $(CORE)
+CORE	 = mux session conn ev net log
+RELAY_O	 = relay master worker proc stats hello auth $(CORE)
+BACKEND	 = backend hello auth $(CORE)
 
 all: $(PROGS) $(TESTS) $(BIN)/statsreader
 

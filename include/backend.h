@@ -14,6 +14,9 @@
 
 #include "mux.h"
 
+/* How long connections may take to deliver what they hold at the end. */
+#define BACKEND_DRAIN_MS	10000
+
 struct backend_config {
 	const char	*progname;
 	const char	*relay_host;
@@ -29,20 +32,24 @@ struct backend_config {
 	size_t		 secret_len;
 };
 
+struct session;
+
 /*
- * What the program does with the relay's streams: the stream handlers of
- * struct mux_handlers (opened, data, fin, writable, reset, closed) are
- * passed on; the rest belongs to the library.
+ * What the program does with the relay's streams.  Each stream gets an
+ * endpoint of the program's (session.h) or is reset.
  */
 struct backend_app {
-	struct mux_handlers	 ba_handlers;
 	void			*ba_arg;
-	/* The session's output drained: writers may resume. */
-	void			(*ba_drained)(void *arg);
+	/* The relay opened a stream (a client): attach an endpoint or reset. */
+	void			(*ba_opened)(void *arg, struct session *,
+				    struct mux_stream *);
 	/* Before each sleep: free what finished (optional). */
 	void			(*ba_idle)(void *arg);
-	/* A session began (mux is new) or ended (mux is NULL). */
-	void			(*ba_session)(void *arg, struct mux *);
+	/*
+	 * Connections still delivering what they hold after their session
+	 * ended; the program does not exit before they are done (optional).
+	 */
+	unsigned		(*ba_pending)(void *arg);
 };
 
 /* Register and serve until the session ends for good; returns the exit code. */

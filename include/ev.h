@@ -40,6 +40,8 @@ void		 ev_timer_cancel(struct ev_timer *);
 int		 ev_timer_pending(const struct ev_timer *);
 
 void		 ev_set_presleep(ev_hook_cb *, void *arg);
+/* Do not sleep in this iteration: the caller has work after it. */
+void		 ev_break(void);
 /* Wait for events (at most max_ms, -1 = until one comes) and run them. */
 int		 ev_run_once(int max_ms);
 

@@ -32,5 +32,10 @@ int	 net_parse_uint(const char *, unsigned long lo, unsigned long hi,
 /* Parse a port number 0..65535; 0 or -1. */
 int	 net_parse_port(const char *, unsigned *);
 void	 net_nodelay(int fd);
+/*
+ * Keep at most about this many bytes written but not yet sent in the
+ * kernel (TCP_NOTSENT_LOWAT): what waits is ours to schedule and to count.
+ */
+void	 net_notsent_lowat(int fd, int bytes);
 
 #endif /* RELAY_NET_H */

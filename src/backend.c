@@ -13,7 +13,7 @@
 
 #include "auth.h"
 #include "backend.h"
-#include "bridge.h"
+#include "session.h"
 #include "ev.h"
 #include "hello.h"
 #include "log.h"
@@ -34,17 +34,17 @@ enum bend { BE_UNREACHABLE, BE_REFUSED, BE_LOST, BE_GOAWAY };
 static struct {
 	const struct backend_config	*cfg;
 	const struct backend_app	*app;
-	int				 fd;
-	struct mux			*mux;
-	struct mux_stream		*reg;
+	struct session			*sess;
+	struct endpoint			 reg;	/* the registration stream */
 	enum bstate			 state;
 	enum bend			 end;
 	char				 reply[REPLY_MAX + 1];
 	size_t				 reply_len;
+	int				 refusal;	/* the relay said no */
 	char				 why[256];
 	uint8_t				*rbuf;
-	struct ev_timer			 mux_timer;
 	struct ev_timer			 reg_timer;
+	struct ev_timer			 wait_timer;
 	int				*was_registered;
 	int				 goaway;	/* relay sent GoAway(0) */
 } b;
@@ -249,11 +249,16 @@ registered(void)
 	    p[b.reply_len - 1] == '\r' || p[b.reply_len - 1] == ' '))
 		p[--b.reply_len] = '\0';
 	if (strncmp(p, "error: ", 7) == 0) {
-		session_end(BE_REFUSED, p + 7);
+		b.refusal = 1;
+		snprintf(b.why, sizeof(b.why), "%.200s", p + 7);
+		session_finish(b.sess, b.why);
 		return;
 	}
 	if (b.reply_len == 0) {
-		session_end(BE_REFUSED, "the relay sent an empty tunnel address");
+		b.refusal = 1;
+		snprintf(b.why, sizeof(b.why), "the relay sent an empty tunnel "
+		    "address");
+		session_finish(b.sess, b.why);
 		return;
 	}
 	printf("%s\n", p);
@@ -263,84 +268,74 @@ registered(void)
 	b.state = BS_SERVING;
 	*b.was_registered = 1;
 	ev_timer_cancel(&b.reg_timer);
-	if (b.reg != NULL)
-		mux_stream_close(b.reg);
+	if (b.reg.ep_stream != NULL)
+		mux_stream_close(b.reg.ep_stream);
+	/* The round trip, which lets the windows grow on a long link. */
+	session_ping(b.sess, 1);
 }
 
+/* The registration stream: the relay's answer, read to its FIN. */
 static void
-h_opened(void *arg, struct mux_stream *s, int syn_type)
+reg_data(struct endpoint *ep, const uint8_t *p, size_t len)
 {
-	(void)arg;
-	if (b.state != BS_SERVING) {
-		mux_stream_reset(s);
+	mux_stream_consumed(ep->ep_stream, len);
+	if (b.state != BS_REGISTERING || b.refusal)
+		return;
+	if (len > REPLY_MAX - b.reply_len) {
+		b.refusal = 1;
+		snprintf(b.why, sizeof(b.why), "the relay's answer is too long");
+		session_finish(b.sess, b.why);
 		return;
 	}
-	if (b.app->ba_handlers.opened != NULL)
-		b.app->ba_handlers.opened(b.app->ba_arg, s, syn_type);
-	else
-		mux_stream_reset(s);
+	memcpy(b.reply + b.reply_len, p, len);
+	b.reply_len += len;
 }
 
 static void
-h_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
+reg_fin(struct endpoint *ep)
+{
+	(void)ep;
+	if (b.state == BS_REGISTERING && !b.refusal)
+		registered();
+}
+
+static void
+reg_cut(struct endpoint *ep, const char *why, int cut)
+{
+	(void)why;
+	endpoint_detach(ep);
+	if (b.state == BS_REGISTERING && !b.refusal && cut == MUX_CUT_RESET) {
+		b.refusal = 1;
+		snprintf(b.why, sizeof(b.why), "the relay reset the "
+		    "registration stream");
+		session_finish(b.sess, b.why);
+	}
+}
+
+static void
+reg_closed(struct endpoint *ep)
+{
+	endpoint_detach(ep);
+}
+
+static const struct endpoint_ops reg_ops = {
+	.data = reg_data,
+	.fin = reg_fin,
+	.cut = reg_cut,
+	.closed = reg_closed,
+};
+
+static void
+h_opened(void *arg, struct mux_stream *st, int syn_type, uint32_t syn_len)
 {
 	(void)arg;
-	if (s == b.reg) {
-		if (len > REPLY_MAX - b.reply_len) {
-			session_end(BE_REFUSED, "the relay's answer is too long");
-			return;
-		}
-		memcpy(b.reply + b.reply_len, p, len);
-		b.reply_len += len;
-		mux_stream_consumed(s, len);
+	(void)syn_type;
+	(void)syn_len;
+	if (b.state != BS_SERVING || b.app->ba_opened == NULL) {
+		mux_stream_reset(st);
 		return;
 	}
-	b.app->ba_handlers.data(b.app->ba_arg, s, p, len);
-}
-
-static void
-h_fin(void *arg, struct mux_stream *s)
-{
-	(void)arg;
-	if (s == b.reg) {
-		if (b.state == BS_REGISTERING)
-			registered();
-		return;
-	}
-	b.app->ba_handlers.fin(b.app->ba_arg, s);
-}
-
-static void
-h_writable(void *arg, struct mux_stream *s)
-{
-	(void)arg;
-	if (s != b.reg && b.app->ba_handlers.writable != NULL)
-		b.app->ba_handlers.writable(b.app->ba_arg, s);
-}
-
-static void
-h_reset(void *arg, struct mux_stream *s, const char *why)
-{
-	(void)arg;
-	if (s == b.reg) {
-		b.reg = NULL;
-		if (b.state == BS_REGISTERING)
-			session_end(BE_REFUSED, "the relay reset the "
-			    "registration stream");
-		return;
-	}
-	b.app->ba_handlers.reset(b.app->ba_arg, s, why);
-}
-
-static void
-h_closed(void *arg, struct mux_stream *s)
-{
-	(void)arg;
-	if (s == b.reg) {
-		b.reg = NULL;
-		return;
-	}
-	b.app->ba_handlers.closed(b.app->ba_arg, s);
+	b.app->ba_opened(b.app->ba_arg, b.sess, st);
 }
 
 static void
@@ -354,108 +349,44 @@ h_goaway(void *arg, uint32_t code)
 }
 
 static void
-h_error(void *arg, const char *why)
+h_failed(void *arg, const char *why)
 {
-	char	 buf[200];
-
 	(void)arg;
-	if (strncmp(why, "remote goaway", 13) == 0) {
-		session_end(BE_GOAWAY, why);
-		return;
-	}
-	snprintf(buf, sizeof(buf), "session error: %s", why);
-	session_end(b.state == BS_REGISTERING ? BE_REFUSED : BE_LOST, buf);
+	if (strncmp(why, "remote goaway", 13) == 0)
+		b.goaway = 1;
+	if (b.why[0] == '\0' || !b.refusal)
+		snprintf(b.why, sizeof(b.why), "session error: %s", why);
 }
 
-static const struct mux_handlers handlers = {
+/* From the presleep hook: the session is over. */
+static void
+h_ended(void *arg, const char *why)
+{
+	(void)arg;
+	ev_break();	/* back to session_once() without a sleep */
+	if (b.refusal)
+		session_end(BE_REFUSED, b.why);
+	else if (b.state == BS_REGISTERING)
+		session_end(BE_REFUSED, b.why[0] ? b.why : why);
+	else
+		session_end(b.goaway ? BE_GOAWAY : BE_LOST,
+		    b.why[0] ? b.why : why);
+}
+
+static const struct session_ops handlers = {
 	.opened = h_opened,
-	.data = h_data,
-	.fin = h_fin,
-	.writable = h_writable,
-	.reset = h_reset,
-	.closed = h_closed,
+	.ended = h_ended,
 	.goaway = h_goaway,
-	.error = h_error,
+	.failed = h_failed,
 };
-
-static void
-flush(void)
-{
-	const uint8_t	*p;
-	char		 buf[128];
-	int		 rv;
-
-	if (b.mux == NULL || b.state == BS_DONE)
-		return;
-	for (;;) {
-		if ((rv = bridge_flush_session(b.mux, b.fd)) == -1) {
-			snprintf(buf, sizeof(buf), "write to relay: %s",
-			    strerror(errno));
-			session_end(BE_LOST, buf);
-		}
-		if (rv != 0 || b.app->ba_drained == NULL)
-			return;
-		/*
-		 * Writers waiting for room may queue more: write that too,
-		 * or it would sit there until the next event.
-		 */
-		b.app->ba_drained(b.app->ba_arg);
-		if (mux_output(b.mux, &p) == 0)
-			return;
-	}
-}
-
-static void
-relay_io(int fd, uint32_t events, void *arg)
-{
-	ssize_t	 n;
-	int	 i;
-
-	(void)arg;
-	if (events & EPOLLOUT)
-		flush();
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	for (i = 0; i < 4 && b.state != BS_DONE; i++) {
-		n = read(fd, b.rbuf, b.cfg->buffer);
-		if (n > 0) {
-			if (mux_input(b.mux, b.rbuf, n, ev_now()) == -1)
-				return;	/* the error handler ended it */
-			if ((size_t)n < b.cfg->buffer)
-				return;
-			continue;
-		}
-		if (n == 0) {
-			session_end(b.state == BS_REGISTERING ? BE_REFUSED :
-			    b.goaway ? BE_GOAWAY : BE_LOST,
-			    "the relay closed the connection");
-			return;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			char buf[128];
-			snprintf(buf, sizeof(buf), "read from relay: %s",
-			    strerror(errno));
-			session_end(BE_LOST, buf);
-		}
-		return;
-	}
-}
-
-static void
-mux_timer_fire(void *arg)
-{
-	(void)arg;
-	if (b.mux != NULL && b.state != BS_DONE)
-		mux_tick(b.mux, ev_now());
-}
 
 static void
 reg_timer_fire(void *arg)
 {
 	(void)arg;
-	session_end(BE_REFUSED, "no answer to the registration");
+	b.refusal = 1;
+	snprintf(b.why, sizeof(b.why), "no answer to the registration");
+	session_drop(b.sess, b.why);
 }
 
 static void
@@ -464,14 +395,8 @@ presleep(void *arg)
 	(void)arg;
 	if (b.app->ba_idle != NULL)
 		b.app->ba_idle(b.app->ba_arg);
-	flush();
-	if (b.mux != NULL && b.state != BS_DONE) {
-		int64_t t = mux_next_timeout(b.mux, ev_now());
-		if (t < 0)
-			ev_timer_cancel(&b.mux_timer);
-		else
-			ev_timer_at(&b.mux_timer, ev_now() + t);
-	}
+	if (b.sess != NULL && b.state != BS_DONE)
+		session_presleep(b.sess);
 }
 
 /* One connection to the relay, from dial to end. */
@@ -479,35 +404,35 @@ static enum bend
 session_once(int *was_registered)
 {
 	const struct backend_config	*cfg = b.cfg;
-	struct mux_config		 mc;
+	struct session_config		 sc;
+	struct mux_stream		*st;
 	struct hello			 h;
 	char				 hello[HELLO_MAX + 1];
 	const char			*why;
-	int				 n;
+	int				 fd, n;
 
 	*was_registered = 0;
 	b.was_registered = was_registered;
 	b.state = BS_REGISTERING;
 	b.reply_len = 0;
-	b.reg = NULL;
+	b.refusal = 0;
 	b.goaway = 0;
 	b.why[0] = '\0';
-	b.fd = net_connect_host(cfg->relay_host, cfg->relay_port,
+	fd = net_connect_host(cfg->relay_host, cfg->relay_port,
 	    cfg->connect_timeout_ms, &why);
-	if (b.fd == -1) {
+	if (fd == -1) {
 		snprintf(b.why, sizeof(b.why), "cannot reach relay %s port %u: "
 		    "%s", cfg->relay_host, cfg->relay_port, why);
 		return BE_UNREACHABLE;
 	}
-	net_nodelay(b.fd);
-	mux_config_default(&mc, MUX_CLIENT);
-	mc.recv_window = cfg->window;
-	mc.output_max = cfg->buffer;
+	session_config_default(&sc, MUX_CLIENT);
+	sc.sc_mux.recv_window = cfg->window;
 	/* The relay decides how many clients a tunnel takes. */
-	mc.max_streams = 1000000;
-	mc.keepalive_ms = (uint64_t)cfg->keepalive_s * 1000;
-	if ((b.mux = mux_new(&mc, &handlers, NULL, ev_now())) == NULL)
-		fatal("mux_new");
+	sc.sc_mux.max_streams = 1000000;
+	sc.sc_mux.keepalive_ms = (uint64_t)cfg->keepalive_s * 1000;
+	if ((b.sess = session_new(fd, &sc, &handlers, NULL, b.rbuf,
+	    cfg->buffer)) == NULL)
+		fatal("session");
 	memset(&h, 0, sizeof(h));
 	snprintf(h.h_name, sizeof(h.h_name), "%s", cfg->name);
 	h.h_port = cfg->port;
@@ -525,32 +450,47 @@ session_once(int *was_registered)
 	}
 	if ((n = hello_build(&h, hello, sizeof(hello))) == -1)
 		fatalx("hello too long");
-	if ((b.reg = mux_open_data(b.mux, (uint8_t *)hello, n, ev_now(),
+	if ((st = mux_open_data(b.sess->s_mux, (uint8_t *)hello, n, ev_now(),
 	    &why)) == NULL)
 		fatalx("registration stream: %s", why);
-	if (ev_add(b.fd, EV_READ, relay_io, NULL) == -1)
-		fatal("ev_add");
+	endpoint_attach(&b.reg, &reg_ops, b.sess, st);
 	ev_timer_at(&b.reg_timer, ev_now() + REGISTER_TIMEOUT_MS);
-	if (b.app->ba_session != NULL)
-		b.app->ba_session(b.app->ba_arg, b.mux);
 	while (b.state != BS_DONE) {
 		ev_run_once(-1);
 		if (b.state == BS_SERVING)
 			*was_registered = 1;
 	}
 	ev_timer_cancel(&b.reg_timer);
-	ev_timer_cancel(&b.mux_timer);
-	flush();
-	ev_del(b.fd);
-	close(b.fd);
-	b.fd = -1;
-	if (b.app->ba_session != NULL)
-		b.app->ba_session(b.app->ba_arg, NULL);
+	session_free(b.sess);
+	b.sess = NULL;
 	if (b.app->ba_idle != NULL)
 		b.app->ba_idle(b.app->ba_arg);
-	mux_free(b.mux);
-	b.mux = NULL;
 	return b.end;
+}
+
+/*
+ * Run the loop for ms (connections of ended sessions keep delivering
+ * meanwhile), or until they are done when until_idle is set.
+ */
+static void
+backend_wait(unsigned ms, int until_idle)
+{
+	uint64_t	 end = ev_now_update() + ms;
+
+	ev_timer_at(&b.wait_timer, end);
+	while (ev_now() < end) {
+		if (until_idle && (b.app->ba_pending == NULL ||
+		    b.app->ba_pending(b.app->ba_arg) == 0))
+			break;
+		ev_run_once(-1);
+	}
+	ev_timer_cancel(&b.wait_timer);
+}
+
+static void
+wait_timer_fire(void *arg)
+{
+	(void)arg;
 }
 
 int
@@ -559,21 +499,20 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 	struct sigaction	 sa;
 	struct timespec		 ts;
 	unsigned		 backoff = BACKOFF_MIN_MS, wait;
-	int			 was_registered;
+	int			 was_registered, rv;
 	enum bend		 end;
 
 	memset(&b, 0, sizeof(b));
 	b.cfg = cfg;
 	b.app = app;
-	b.fd = -1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	if ((b.rbuf = malloc(cfg->buffer)) == NULL)
 		fatal("malloc");
 	ev_init();
-	ev_timer_init(&b.mux_timer, mux_timer_fire, NULL);
 	ev_timer_init(&b.reg_timer, reg_timer_fire, NULL);
+	ev_timer_init(&b.wait_timer, wait_timer_fire, NULL);
 	ev_set_presleep(presleep, NULL);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srandom((unsigned)(ts.tv_nsec ^ getpid()));
@@ -599,19 +538,19 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 			log_info("session with the relay ended: %s", b.why);
 			break;
 		}
-		if (!cfg->reconnect)
-			return end == BE_GOAWAY ? EX_OK_ : EX_UNAVAILABLE_;
+		if (!cfg->reconnect) {
+			rv = end == BE_GOAWAY ? EX_OK_ : EX_UNAVAILABLE_;
+			/* What the connections hold is delivered first. */
+			backend_wait(BACKEND_DRAIN_MS + 1000, 1);
+			return rv;
+		}
 		if (was_registered)
 			backoff = BACKOFF_MIN_MS;
 		/* Jitter: between half and all of the backoff. */
 		wait = backoff / 2 + (unsigned)(random() % (backoff / 2 + 1));
 		log_info("registering again in %u.%03u s", wait / 1000,
 		    wait % 1000);
-		ts.tv_sec = wait / 1000;
-		ts.tv_nsec = (long)(wait % 1000) * 1000000L;
-		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-			;
-		ev_now_update();
+		backend_wait(wait, 0);
 		if (!was_registered && backoff < BACKOFF_MAX_MS)
 			backoff = backoff * 2 > BACKOFF_MAX_MS ?
 			    BACKOFF_MAX_MS : backoff * 2;

@@ -12,44 +12,41 @@
 #include "mux.h"
 #include "net.h"
 #include "relay.h"
+#include "session.h"
 
+/* One echoed stream, the endpoint of its stream. */
 struct echo {
-	struct mux_stream	*e_stream;	/* NULL once closed */
-	uint8_t			*e_buf;		/* received, not yet echoed */
+	struct endpoint		 e_ep;		/* first: the stream's udata */
+	uint8_t			*e_buf;		/* received, not yet queued back */
 	size_t			 e_off, e_len, e_cap;
 	int			 e_fin;		/* the client's side is closed */
-	struct echo		*e_next, *e_prev;
+	struct echo		*e_dead_next;
 };
 
-static struct echo	*echoes;	/* streams with bytes to echo */
 static struct echo	*dead;		/* to free outside handlers */
 
 static void
-echo_unlink(struct echo *e)
+echo_gone(struct echo *e)
 {
-	if (e->e_prev != NULL)
-		e->e_prev->e_next = e->e_next;
-	else if (echoes == e)
-		echoes = e->e_next;
-	if (e->e_next != NULL)
-		e->e_next->e_prev = e->e_prev;
-	e->e_next = e->e_prev = NULL;
+	endpoint_detach(&e->e_ep);
+	e->e_dead_next = dead;
+	dead = e;
 }
 
-/* Echo what is buffered; close our side after the client's FIN. */
+/* Queue back what is buffered; close our side after the client's FIN. */
 static void
 echo_pump(struct echo *e)
 {
-	size_t	 n;
+	struct mux_stream	*st = e->e_ep.ep_stream;
+	size_t			 n;
 
-	if (e->e_stream == NULL)
+	if (st == NULL)
 		return;
 	if (e->e_len > 0) {
-		n = mux_stream_write(e->e_stream, e->e_buf + e->e_off,
-		    e->e_len);
+		n = mux_stream_write(st, e->e_buf + e->e_off, e->e_len);
 		e->e_off += n;
 		e->e_len -= n;
-		mux_stream_consumed(e->e_stream, n);
+		mux_stream_consumed(st, n);
 		if (e->e_len == 0) {
 			free(e->e_buf);
 			e->e_buf = NULL;
@@ -57,43 +54,21 @@ echo_pump(struct echo *e)
 		}
 	}
 	if (e->e_len == 0 && e->e_fin) {
-		struct mux_stream *s = e->e_stream;
 		e->e_fin = 0;
-		mux_stream_close(s);	/* may run the closed handler */
+		mux_stream_close(st);	/* FIN after the echo */
 	}
 }
 
 static void
-e_opened(void *arg, struct mux_stream *s, int syn_type)
+e_data(struct endpoint *ep, const uint8_t *p, size_t len)
 {
-	struct echo	*e;
+	struct echo	*e = (struct echo *)ep;
+	size_t		 n, ncap;
+	uint8_t		*nb;
 
-	(void)arg;
-	(void)syn_type;
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		log_warn("echo");
-		mux_stream_reset(s);
-		return;
-	}
-	e->e_stream = s;
-	mux_stream_set_udata(s, e);
-	mux_stream_accept(s);
-}
-
-static void
-e_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
-{
-	struct echo	*e = mux_stream_udata(s);
-	size_t		 n;
-
-	(void)arg;
-	if (e == NULL) {
-		mux_stream_consumed(s, len);
-		return;
-	}
 	if (e->e_len == 0) {
-		n = mux_stream_write(s, p, len);
-		mux_stream_consumed(s, n);
+		n = mux_stream_write(ep->ep_stream, p, len);
+		mux_stream_consumed(ep->ep_stream, n);
 		p += n;
 		len -= n;
 		if (len == 0)
@@ -106,13 +81,13 @@ e_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
 			e->e_off = 0;
 		}
 		if (e->e_len + len > e->e_cap) {
-			size_t ncap = e->e_cap ? e->e_cap : 16384;
-			uint8_t *nb;
+			ncap = e->e_cap ? e->e_cap : 16384;
 			while (ncap < e->e_len + len)
 				ncap *= 2;
 			if ((nb = realloc(e->e_buf, ncap)) == NULL) {
 				log_warn("echo buffer");
-				mux_stream_reset(s);
+				mux_stream_consumed(ep->ep_stream, len);
+				mux_stream_reset(ep->ep_stream);
 				return;
 			}
 			e->e_buf = nb;
@@ -121,70 +96,59 @@ e_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
 	}
 	memcpy(e->e_buf + e->e_off + e->e_len, p, len);
 	e->e_len += len;
-	if (e->e_next == NULL && e->e_prev == NULL && echoes != e) {
-		e->e_next = echoes;
-		if (echoes != NULL)
-			echoes->e_prev = e;
-		echoes = e;
-	}
 }
 
 static void
-e_fin(void *arg, struct mux_stream *s)
+e_fin(struct endpoint *ep)
 {
-	struct echo	*e = mux_stream_udata(s);
+	struct echo	*e = (struct echo *)ep;
 
-	(void)arg;
-	if (e == NULL)
-		return;
 	e->e_fin = 1;
 	echo_pump(e);
 }
 
 static void
-e_writable(void *arg, struct mux_stream *s)
+e_writable(struct endpoint *ep)
 {
-	struct echo	*e = mux_stream_udata(s);
-
-	(void)arg;
-	if (e != NULL)
-		echo_pump(e);
+	echo_pump((struct echo *)ep);
 }
 
 static void
-e_closed(void *arg, struct mux_stream *s)
-{
-	struct echo	*e = mux_stream_udata(s);
-
-	(void)arg;
-	if (e == NULL)
-		return;
-	mux_stream_set_udata(s, NULL);
-	e->e_stream = NULL;
-	echo_unlink(e);
-	e->e_next = dead;
-	dead = e;
-}
-
-static void
-e_reset(void *arg, struct mux_stream *s, const char *why)
+e_cut(struct endpoint *ep, const char *why, int cut)
 {
 	(void)why;
-	e_closed(arg, s);
+	(void)cut;
+	/* Nothing to deliver: what it holds would go back on the stream. */
+	echo_gone((struct echo *)ep);
 }
 
 static void
-e_drained(void *arg)
+e_closed(struct endpoint *ep)
 {
-	struct echo	*e, *next;
+	echo_gone((struct echo *)ep);
+}
+
+static const struct endpoint_ops echo_ops = {
+	.data = e_data,
+	.fin = e_fin,
+	.writable = e_writable,
+	.cut = e_cut,
+	.closed = e_closed,
+};
+
+static void
+e_opened(void *arg, struct session *sess, struct mux_stream *st)
+{
+	struct echo	*e;
 
 	(void)arg;
-	for (e = echoes; e != NULL; e = next) {
-		next = e->e_next;
-		echo_pump(e);
-		if (e->e_stream != NULL && e->e_len == 0)
-			echo_unlink(e);
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		log_warn("echo");
+		mux_stream_reset(st);
+		return;
 	}
+	endpoint_attach(&e->e_ep, &echo_ops, sess, st);
+	mux_stream_accept(st);
 }
 
 static void
@@ -194,7 +158,7 @@ e_idle(void *arg)
 
 	(void)arg;
 	while ((e = dead) != NULL) {
-		dead = e->e_next;
+		dead = e->e_dead_next;
 		free(e->e_buf);
 		free(e);
 	}
@@ -215,13 +179,7 @@ main(int argc, char *argv[])
 	    "of the tunnel.  --reconnect is off by default.\n", &none)) != -1)
 		return rv;
 	memset(&app, 0, sizeof(app));
-	app.ba_handlers.opened = e_opened;
-	app.ba_handlers.data = e_data;
-	app.ba_handlers.fin = e_fin;
-	app.ba_handlers.writable = e_writable;
-	app.ba_handlers.reset = e_reset;
-	app.ba_handlers.closed = e_closed;
-	app.ba_drained = e_drained;
+	app.ba_opened = e_opened;
 	app.ba_idle = e_idle;
 	return backend_run(&cfg, &app);
 }

@@ -24,6 +24,7 @@ static struct ev_timer	**ev_heap;
 static int		 ev_heap_len, ev_heap_cap;
 static uint64_t		 ev_clock;
 static ev_hook_cb	*ev_presleep;
+static int		 ev_nowait;
 static void		*ev_presleep_arg;
 
 uint64_t
@@ -231,6 +232,12 @@ ev_timer_at(struct ev_timer *t, uint64_t when)
 }
 
 void
+ev_break(void)
+{
+	ev_nowait = 1;
+}
+
+void
 ev_set_presleep(ev_hook_cb *cb, void *arg)
 {
 	ev_presleep = cb;
@@ -251,12 +258,16 @@ int
 ev_run_once(int max_ms)
 {
 	struct epoll_event	 evs[256];
-	int			 n, i, timeout = max_ms;
+	int			 n, i, timeout = max_ms, nowait;
 
 	ev_run_timers();
 	if (ev_presleep != NULL)
 		ev_presleep(ev_presleep_arg);
-	if (ev_heap_len > 0) {
+	nowait = ev_nowait;
+	ev_nowait = 0;
+	if (nowait)
+		timeout = 0;
+	else if (ev_heap_len > 0) {
 		uint64_t when = ev_heap[0]->et_when;
 		int t = when <= ev_clock ? 0 :
 		    (when - ev_clock > 3600000 ? 3600000 : (int)(when - ev_clock));

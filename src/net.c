@@ -224,3 +224,11 @@ net_nodelay(int fd)
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
+
+void
+net_notsent_lowat(int fd, int bytes)
+{
+	/* Best effort: without it the kernel may queue megabytes unsent. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes,
+	    sizeof(bytes));
+}

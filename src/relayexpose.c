@@ -10,130 +10,68 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "bridge.h"
+#include "conn.h"
 #include "ev.h"
 #include "log.h"
 #include "mux.h"
 #include "net.h"
 #include "relay.h"
+#include "session.h"
 
 static struct backend_config	 cfg;
-static struct bridge_set	 targets;
+static struct conn_set		 targets;
 static struct sockaddr_storage	 target_addr;
 static socklen_t		 target_len;
 static char			 target_str[300];
 
 static void
-target_closed(struct bridge *b)
+target_closed(struct conn *c)
 {
-	uint64_t	 ms = ev_now() - b->b_since;
+	uint64_t	 ms = ev_now() - c->c_since;
 
-	if (bridge_failed(b))
+	if (conn_failed(c))
 		log_warnx("stream to %s ended: %s (%llu bytes in, %llu out)",
-		    target_str, b->b_end ? b->b_end : "failed",
-		    (unsigned long long)b->b_in, (unsigned long long)b->b_out);
+		    target_str, c->c_end ? c->c_end : "failed",
+		    (unsigned long long)c->c_in, (unsigned long long)c->c_out);
 	else
 		log_debug("stream to %s closed: %llu bytes in, %llu out, "
-		    "%llu ms, %s", target_str, (unsigned long long)b->b_in,
-		    (unsigned long long)b->b_out, (unsigned long long)ms,
-		    b->b_end ? b->b_end : "closed");
+		    "%llu ms, %s", target_str, (unsigned long long)c->c_in,
+		    (unsigned long long)c->c_out, (unsigned long long)ms,
+		    c->c_end ? c->c_end : "closed");
 }
 
 static void
-t_opened(void *arg, struct mux_stream *s, int syn_type)
+t_opened(void *arg, struct session *sess, struct mux_stream *st)
 {
 	int	 fd;
 
 	(void)arg;
-	(void)syn_type;
-	mux_stream_accept(s);
+	mux_stream_accept(st);
 	if ((fd = net_connect(&target_addr, target_len)) == -1) {
 		log_warn("connect to %s", target_str);
-		mux_stream_reset(s);
+		mux_stream_reset(st);
 		return;
 	}
-	if (bridge_new(&targets, fd, s, cfg.connect_timeout_ms) == NULL) {
+	if (conn_new(&targets, sess, fd, st, cfg.connect_timeout_ms) == NULL) {
 		log_warn("stream to %s", target_str);
 		close(fd);
-		mux_stream_reset(s);
+		mux_stream_reset(st);
 	}
-}
-
-static void
-t_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (b != NULL)
-		bridge_on_data(b, p, len);
-	else
-		mux_stream_consumed(s, len);
-}
-
-static void
-t_fin(void *arg, struct mux_stream *s)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (b != NULL)
-		bridge_on_fin(b);
-}
-
-static void
-t_writable(void *arg, struct mux_stream *s)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (b != NULL)
-		bridge_on_writable(b);
-}
-
-static void
-t_reset(void *arg, struct mux_stream *s, const char *why)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (b != NULL)
-		bridge_on_reset(b, why);
-}
-
-static void
-t_closed(void *arg, struct mux_stream *s)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (b != NULL)
-		bridge_on_closed(b);
-}
-
-static void
-t_drained(void *arg)
-{
-	(void)arg;
-	if (targets.bs_waiting != NULL)
-		bridge_output_drained(&targets);
 }
 
 static void
 t_idle(void *arg)
 {
 	(void)arg;
-	if (targets.bs_reap != NULL)
-		bridge_reap(&targets);
+	if (targets.cs_reap != NULL)
+		conn_reap(&targets);
 }
 
-static void
-t_session(void *arg, struct mux *mux)
+static unsigned
+t_pending(void *arg)
 {
 	(void)arg;
-	if (mux == NULL)
-		bridge_close_all(&targets, "relay session ended");
-	targets.bs_mux = mux;
+	return targets.cs_count;
 }
 
 int
@@ -169,19 +107,14 @@ main(int argc, char *argv[])
 	}
 	net_addr_str((struct sockaddr *)&target_addr, target_str,
 	    sizeof(target_str));
-	targets.bs_output_max = cfg.buffer;
-	targets.bs_closed = target_closed;
-	targets.bs_why_eof = "target closed first";
-	targets.bs_why_fin = "client closed first";
+	targets.cs_closed = target_closed;
+	targets.cs_why_eof = "target closed first";
+	targets.cs_why_fin = "client closed first";
+	targets.cs_why_gone = "relay session failed";
+	targets.cs_drain_ms = BACKEND_DRAIN_MS;
 	memset(&app, 0, sizeof(app));
-	app.ba_handlers.opened = t_opened;
-	app.ba_handlers.data = t_data;
-	app.ba_handlers.fin = t_fin;
-	app.ba_handlers.writable = t_writable;
-	app.ba_handlers.reset = t_reset;
-	app.ba_handlers.closed = t_closed;
-	app.ba_drained = t_drained;
+	app.ba_opened = t_opened;
 	app.ba_idle = t_idle;
-	app.ba_session = t_session;
+	app.ba_pending = t_pending;
 	return backend_run(&cfg, &app);
 }

@@ -2,8 +2,13 @@
  * worker: one process per backend.  Runs the yamux server session over the
  * backend's connection, owns the tunnel listener, and relays every client
  * of the tunnel port as one stream.  Idle workers wait in the master's pool
- * for a backend connection; a worker whose backend never registered goes
- * back to the pool, one whose registered backend is gone exits.
+ * for a backend connection.
+ *
+ * Everything that belongs to one backend lives in one struct backend, made
+ * when the master hands over the connection and freed whole when that
+ * session ends: a worker whose backend never registered goes back to the
+ * pool with nothing of it left.  A worker whose registered backend is gone
+ * lets its clients take what they are owed, then exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +22,7 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "bridge.h"
+#include "conn.h"
 #include "ev.h"
 #include "hello.h"
 #include "log.h"
@@ -25,49 +30,76 @@
 #include "net.h"
 #include "proc.h"
 #include "relay.h"
+#include "session.h"
 #include "stats.h"
 
-enum wstate { WS_IDLE, WS_REGISTERING, WS_WAIT_PORT, WS_REFUSING,
-	WS_SERVING };
+/* A hello begins with this; anything else on the stream is a plain client. */
+#define HELLO_PREFIX		"relay-hello "
+#define HELLO_PREFIX_LEN	(sizeof(HELLO_PREFIX) - 1)
+
+enum bk_state {
+	BK_REGISTERING,		/* waiting for the registration */
+	BK_WAIT_PORT,		/* the master is binding the tunnel port */
+	BK_REFUSING,		/* the refusal is being written */
+	BK_SERVING,		/* registered: clients come and go */
+	BK_DRAINING,		/* no new clients; open ones finish */
+	BK_FINISHING,		/* the session is ending in good order */
+	BK_ENDED,		/* session over; clients take what they hold */
+};
+
+/* How the registration stream's first bytes read. */
+enum reg_form { REG_UNKNOWN, REG_HELLO, REG_PLAIN };
+
+struct backend;
+
+/* The registration stream, an endpoint of the session. */
+struct reg {
+	struct endpoint		 r_ep;
+	struct backend		*r_bk;
+	enum reg_form		 r_form;
+	int			 r_deciding;	/* first bytes still to come */
+	char			 r_hello[HELLO_MAX + 1];
+	size_t			 r_len;
+};
+
+struct backend {
+	enum bk_state		 bk_state;
+	struct session		*bk_sess;
+	struct reg		 bk_reg;
+	int			 bk_lfd;	/* tunnel listener */
+	struct conn_set		 bk_clients;
+	char			 bk_addr[PROC_ADDR_MAX];
+	char			 bk_name[PROC_NAME_MAX];
+	unsigned		 bk_port;
+	uint32_t		 bk_slot;
+	struct stats_backend	*bk_st;
+	uint64_t		 bk_since;
+	struct ev_timer		 bk_reg_timer;
+	struct ev_timer		 bk_ka_timer;
+	struct ev_timer		 bk_accept_timer;
+	struct ev_timer		 bk_drain_timer;
+	uint64_t		 bk_accept_warned;
+	uint32_t		 bk_ping_id;
+	uint32_t		 bk_timed_id;	/* the ping being timed */
+	uint64_t		 bk_timed_us;	/* 0: none outstanding */
+	uint64_t		 bk_rate_start;	/* stream opens/resets window */
+	unsigned		 bk_rate_count;
+	unsigned		 bk_clients_at_end;
+	char			 bk_why[160];	/* how the session ended */
+};
 
 static struct {
 	struct relay_config	*cfg;
 	int			 chan;
-	int			 bfd;		/* backend connection */
-	int			 lfd;		/* tunnel listener */
-	enum wstate		 state;
-	struct mux		*mux;
-	struct mux_stream	*reg;		/* registration stream */
-	int			 reg_hello;	/* a hello is expected on it */
-	int			 shut_sent;	/* refusal sent, write side shut */
-	char			 hello[HELLO_MAX + 1];
-	size_t			 hello_len;
-	char			 addr[PROC_ADDR_MAX];
-	char			 name[PROC_NAME_MAX];
-	unsigned		 port;
-	uint32_t		 slot;
-	struct stats_backend	*st;
-	struct ev_timer		 mux_timer;
-	struct ev_timer		 reg_timer;
-	struct ev_timer		 accept_timer;
-	struct ev_timer		 drain_timer;
-	struct ev_timer		 ka_timer;
-	uint32_t		 ping_id;
-	uint64_t		 accept_warned;
-	uint64_t		 ping_sent_us;
-	int			 draining;
-	int			 flood;		/* end the session now */
-	uint64_t		 rate_start;	/* stream opens/resets window */
-	unsigned		 rate_count;
-	struct bridge_set	 bridges;	/* one per client */
 	uint8_t			*rbuf;
 	size_t			 rbuf_size;
-	uint64_t		 since;
-	const char		*end;
-	char			 end_buf[160];
+	struct backend		*bk;		/* NULL while idle in the pool */
+	int			 draining;	/* the relay shuts down */
 } w;
 
-static void	worker_session_end(const char *why);
+static void	backend_drain(struct backend *, const char *why);
+/* mux.c, for tests: where the stream ids start. */
+void		mux_test_set_next_id(struct mux *, uint32_t);
 
 static int64_t
 wall_ms(void)
@@ -78,113 +110,340 @@ wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- backend connection output ---- */
-
-static size_t
-output_pending(void)
+static uint64_t
+mono_us(void)
 {
-	const uint8_t	*p;
+	struct timespec	 ts;
 
-	return w.mux == NULL ? 0 : mux_output(w.mux, &p);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Write what the session has queued; 0, or -1 when the backend is gone. */
-static int
-backend_flush(void)
+static struct mux *
+bk_mux(struct backend *bk)
 {
-	int	 rv;
+	return bk->bk_sess->s_mux;
+}
 
-	if (w.bfd == -1 || w.mux == NULL)
-		return 0;
-	if ((rv = bridge_flush_session(w.mux, w.bfd)) == -1) {
-		snprintf(w.end_buf, sizeof(w.end_buf), "write to backend: %s",
-		    strerror(errno));
-		return -1;
+/* ---- the backend's life ---- */
+
+static void
+backend_free(struct backend *bk)
+{
+	ev_timer_cancel(&bk->bk_reg_timer);
+	ev_timer_cancel(&bk->bk_ka_timer);
+	ev_timer_cancel(&bk->bk_accept_timer);
+	ev_timer_cancel(&bk->bk_drain_timer);
+	if (bk->bk_lfd != -1) {
+		ev_del(bk->bk_lfd);
+		close(bk->bk_lfd);
 	}
-	if (rv == 0 && w.bridges.bs_waiting != NULL)
-		bridge_output_drained(&w.bridges);
-	return 0;
+	session_free(bk->bk_sess);
+	conn_reap(&bk->bk_clients);
+	explicit_bzero(bk, sizeof(*bk));
+	free(bk);
+}
+
+/* Stop taking clients; they wait in the listen queue meanwhile. */
+static void
+backend_stop_accepting(struct backend *bk)
+{
+	if (bk->bk_lfd != -1)
+		ev_set(bk->bk_lfd, 0);
+}
+
+/*
+ * The session is over (from the presleep hook: nothing of it is on the
+ * stack).  Before registration the backend is dropped whole and the worker
+ * goes back to the pool; after it, the clients are handed what they are
+ * owed and the worker exits once they are done.
+ */
+static void
+bk_ended(void *arg, const char *why)
+{
+	struct backend	*bk = arg;
+	struct proc_msg	 m;
+	unsigned	 n;
+
+	if (bk->bk_why[0] == '\0')
+		snprintf(bk->bk_why, sizeof(bk->bk_why), "%s", why);
+	if (bk->bk_state >= BK_SERVING) {
+		n = bk->bk_clients_at_end;
+		log_info("backend %s%s%s gone: %s; closing %u client%s",
+		    bk->bk_addr, bk->bk_name[0] ? " " : "", bk->bk_name,
+		    bk->bk_why, n, n == 1 ? "" : "s");
+		session_free(bk->bk_sess);
+		bk->bk_sess = NULL;
+		if (bk->bk_lfd != -1) {
+			ev_del(bk->bk_lfd);
+			close(bk->bk_lfd);
+			bk->bk_lfd = -1;
+		}
+		ev_timer_cancel(&bk->bk_ka_timer);
+		ev_timer_cancel(&bk->bk_drain_timer);
+		bk->bk_state = BK_ENDED;
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_IDLE;
+	if (bk->bk_state == BK_REFUSING) {
+		log_debug("backend %s: %s", bk->bk_addr, bk->bk_why);
+		m.pm_flags = PROC_F_REFUSED;
+	} else
+		log_warnx("backend %s dropped before registering: %s",
+		    bk->bk_addr, bk->bk_why);
+	backend_free(bk);
+	w.bk = NULL;
+	log_set_role("worker");
+	if (proc_send(w.chan, &m, -1) == -1)
+		fatal("channel to master");
+}
+
+/* Before its clients are cut: how many it had, for the log line. */
+static void
+bk_ending(void *arg)
+{
+	struct backend	*bk = arg;
+
+	bk->bk_clients_at_end = bk->bk_clients.cs_count;
+}
+
+static void
+bk_failed(void *arg, const char *why)
+{
+	struct backend	*bk = arg;
+
+	if (bk->bk_why[0] != '\0')
+		return;
+	if (strcmp(why, "no answer") == 0)
+		snprintf(bk->bk_why, sizeof(bk->bk_why), "backend sent nothing "
+		    "for %u ms after a ping (alive timeout)",
+		    w.cfg->alive_timeout_ms);
+	else
+		snprintf(bk->bk_why, sizeof(bk->bk_why), "session error: %s",
+		    why);
+}
+
+static void
+bk_goaway(void *arg, uint32_t code)
+{
+	struct backend	*bk = arg;
+
+	log_info("backend %s sent GoAway(%u)", bk->bk_addr, code);
+	if (code != MUX_GOAWAY_NORMAL || bk->bk_state < BK_SERVING)
+		return;
+	/*
+	 * No new streams: new clients wait in the listen queue (or find the
+	 * port closed once this session is over), none is accepted only to
+	 * be closed.
+	 */
+	snprintf(bk->bk_why, sizeof(bk->bk_why), "backend is going away");
+	backend_stop_accepting(bk);
+}
+
+static void
+bk_pong(void *arg, uint32_t id, uint64_t rtt_ms)
+{
+	struct backend	*bk = arg;
+	uint64_t	 rtt;
+
+	(void)rtt_ms;
+	if (id != bk->bk_timed_id || bk->bk_timed_us == 0)
+		return;
+	rtt = mono_us() - bk->bk_timed_us;
+	bk->bk_timed_us = 0;
+	if (bk->bk_st != NULL)
+		stats_set(&bk->bk_st->sb_rtt_us, rtt > 0 ? rtt : 1);
+}
+
+/*
+ * A ping: the session dies if nothing at all comes from the backend
+ * within the alive timeout (the mux keeps that deadline; any byte ends
+ * it, the pong need not be first).  One ping at a time is timed, in
+ * microseconds, for the stats.
+ */
+static void
+bk_ping(struct backend *bk)
+{
+	uint32_t	 id = ++bk->bk_ping_id;
+	int		 timed = bk->bk_timed_us == 0 || mono_us() -
+			    bk->bk_timed_us > w.cfg->alive_timeout_ms * 1000ULL;
+
+	if (timed) {
+		bk->bk_timed_id = id;
+		bk->bk_timed_us = mono_us();
+	}
+	if (session_ping(bk->bk_sess, id) == -1 && timed)
+		bk->bk_timed_us = 0;
+}
+
+static void
+bk_ka_fire(void *arg)
+{
+	struct backend	*bk = arg;
+
+	if (!session_alive(bk->bk_sess))
+		return;
+	bk_ping(bk);
+	ev_timer_at(&bk->bk_ka_timer, ev_now() + w.cfg->keepalive_s * 1000ULL);
+}
+
+/*
+ * Stream opens and resets caused by the backend, per second.  A backend
+ * has no reason to open streams after registering, and resets come one per
+ * client at most; a flood of either ends that session, not the service.
+ */
+static void
+bk_rate_count(struct backend *bk)
+{
+	if (ev_now() - bk->bk_rate_start >= 1000) {
+		bk->bk_rate_start = ev_now();
+		bk->bk_rate_count = 0;
+	}
+	if (++bk->bk_rate_count > w.cfg->stream_rate &&
+	    session_alive(bk->bk_sess)) {
+		snprintf(bk->bk_why, sizeof(bk->bk_why), "stream flood: more "
+		    "than %u stream opens and resets in a second",
+		    w.cfg->stream_rate);
+		session_abort(bk->bk_sess, MUX_GOAWAY_PROTOCOL, bk->bk_why);
+	}
 }
 
 /* ---- clients ---- */
 
 static void
-accept_resume(void *arg)
+client_closed(struct conn *c)
 {
-	(void)arg;
-	if (w.lfd != -1)
-		ev_set(w.lfd, EV_READ);
+	struct backend	*bk = w.bk;
+	uint64_t	 ms = ev_now() - c->c_since;
+
+	log_info("client %s on tunnel port %u closed: %llu bytes in, "
+	    "%llu bytes out, %llu.%03llu s, %s", c->c_addr, bk->bk_port,
+	    (unsigned long long)c->c_in, (unsigned long long)c->c_out,
+	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+	    c->c_end ? c->c_end : "closed");
+	stats_client_end(&w.cfg->stats, bk->bk_slot, c->c_stats);
 }
 
 static void
-client_closed(struct bridge *b)
+accept_resume(void *arg)
 {
-	uint64_t	 ms = ev_now() - b->b_since;
+	struct backend	*bk = arg;
 
-	log_info("client %s on tunnel port %u closed: %llu bytes in, "
-	    "%llu bytes out, %llu.%03llu s, %s", b->b_addr, w.port,
-	    (unsigned long long)b->b_in, (unsigned long long)b->b_out,
-	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-	    b->b_end ? b->b_end : "closed");
-	stats_client_end(&w.cfg->stats, w.slot, b->b_stats);
+	if (bk->bk_lfd != -1 && bk->bk_state == BK_SERVING &&
+	    !mux_remote_goaway(bk_mux(bk)))
+		ev_set(bk->bk_lfd, EV_READ);
 }
 
 static void
 tunnel_accept(int fd, uint32_t events, void *arg)
 {
-	struct bridge		*b;
-	struct mux_stream	*s;
+	struct backend		*bk = arg;
+	struct mux_stream	*st;
+	struct conn		*c;
 	const char		*why;
 	char			 a[NET_ADDRSTRLEN];
 	int			 cfd, n;
 
 	(void)events;
-	(void)arg;
-	for (n = 0; n < 64 && w.state == WS_SERVING; n++) {
+	for (n = 0; n < 64 && bk->bk_state == BK_SERVING; n++) {
+		if (mux_ids_left(bk_mux(bk)) == 0) {
+			/*
+			 * A new session starts the ids afresh: let this one
+			 * end so that the backend reconnects.  The clients
+			 * wait in the listen queue meanwhile.
+			 */
+			log_warnx("tunnel port %u: %s; ending the session so "
+			    "that the backend reconnects", bk->bk_port,
+			    MUX_WHY_IDS);
+			backend_drain(bk, MUX_WHY_IDS);
+			return;
+		}
 		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
-				if (log_ratelimit(&w.accept_warned, ev_now(),
-				    1000))
+				if (log_ratelimit(&bk->bk_accept_warned,
+				    ev_now(), 1000))
 					log_warn("accept on tunnel port %u; "
-					    "pausing 100 ms", w.port);
+					    "pausing 100 ms", bk->bk_port);
 				ev_set(fd, 0);
-				ev_timer_at(&w.accept_timer, ev_now() + 100);
+				ev_timer_at(&bk->bk_accept_timer,
+				    ev_now() + 100);
 			}
 			return;
 		}
-		if (w.bridges.bs_count >= w.cfg->max_clients) {
+		if (bk->bk_clients.cs_count >= w.cfg->max_clients) {
 			net_peer_str(cfd, a, sizeof(a));
 			log_warnx("client %s refused: %u clients is the limit",
 			    a, w.cfg->max_clients);
 			close(cfd);
 			continue;
 		}
-		if ((s = mux_open(w.mux, ev_now(), &why)) == NULL) {
+		if ((st = mux_open(bk_mux(bk), ev_now(), &why)) == NULL) {
 			net_peer_str(cfd, a, sizeof(a));
+			close(cfd);
 			log_warnx("client %s refused: cannot open a stream: %s",
 			    a, why);
-			close(cfd);
 			continue;
 		}
-		if ((b = bridge_new(&w.bridges, cfd, s, 0)) == NULL) {
+		if ((c = conn_new(&bk->bk_clients, bk->bk_sess, cfd, st,
+		    0)) == NULL) {
 			log_warn("client");
-			mux_stream_reset(s);
+			mux_stream_reset(st);
 			close(cfd);
 			continue;
 		}
-		b->b_stats = stats_client_begin(&w.cfg->stats, w.slot, w.port,
-		    b->b_addr, wall_ms());
-		log_debug("client %s on tunnel port %u: stream %u", b->b_addr,
-		    w.port, mux_stream_id(s));
+		c->c_stats = stats_client_begin(&w.cfg->stats, bk->bk_slot,
+		    bk->bk_port, c->c_addr, wall_ms());
+		log_debug("client %s on tunnel port %u: stream %u", c->c_addr,
+		    bk->bk_port, mux_stream_id(st));
+		/* Is the backend there?  Its answer, not its past, tells. */
+		bk_ping(bk);
 	}
+}
+
+/*
+ * No new clients; the open ones finish (bounded by --drain-timeout), then
+ * the session ends in good order.  The relay's shutdown, and a session
+ * whose stream ids ran out, end this way.
+ */
+static void
+backend_drain(struct backend *bk, const char *why)
+{
+	if (bk->bk_state != BK_SERVING)
+		return;
+	bk->bk_state = BK_DRAINING;
+	snprintf(bk->bk_why, sizeof(bk->bk_why), "%s", why);
+	if (bk->bk_lfd != -1) {
+		ev_del(bk->bk_lfd);
+		close(bk->bk_lfd);
+		bk->bk_lfd = -1;
+	}
+	mux_goaway(bk_mux(bk), MUX_GOAWAY_NORMAL);
+	log_info("draining %u client%s for up to %us",
+	    bk->bk_clients.cs_count, bk->bk_clients.cs_count == 1 ? "" : "s",
+	    w.cfg->drain_timeout_s);
+	ev_timer_at(&bk->bk_drain_timer, ev_now() +
+	    w.cfg->drain_timeout_s * 1000ULL);
+}
+
+static void
+bk_drain_fire(void *arg)
+{
+	struct backend	*bk = arg;
+
+	log_info("drain time over: closing %u client%s",
+	    bk->bk_clients.cs_count, bk->bk_clients.cs_count == 1 ? "" : "s");
+	conn_reset_all(&bk->bk_clients, "drain time over");
+	bk->bk_state = BK_FINISHING;
+	session_finish(bk->bk_sess, bk->bk_why);
 }
 
 /* ---- registration ---- */
 
 static void
-reg_request_port(const struct hello *h)
+reg_request_port(struct backend *bk, const struct hello *h)
 {
 	struct proc_msg	 m;
 
@@ -193,41 +452,46 @@ reg_request_port(const struct hello *h)
 	if (h != NULL) {
 		m.pm_port = h->h_port;
 		snprintf(m.pm_name, sizeof(m.pm_name), "%s", h->h_name);
-		snprintf(w.name, sizeof(w.name), "%s", h->h_name);
+		snprintf(bk->bk_name, sizeof(bk->bk_name), "%s", h->h_name);
 	}
-	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", w.addr);
-	w.state = WS_WAIT_PORT;
+	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", bk->bk_addr);
+	bk->bk_state = BK_WAIT_PORT;
 	if (proc_send(w.chan, &m, -1) == -1)
 		fatal("channel to master");
 }
 
-static void	reg_refuse_quiet(const char *);
-
-static void
-reg_refuse(const char *why)
-{
-	log_info("backend %s refused: %s", w.addr, why);
-	reg_refuse_quiet(why);
-}
-
 /* Answer "error: WHY" on the registration stream and end the session. */
 static void
-reg_refuse_quiet(const char *why)
+reg_refuse_quiet(struct backend *bk, const char *why)
 {
-	char	 line[PROC_REASON_MAX + 16];
-	int	 n;
+	struct mux_stream	*st = bk->bk_reg.r_ep.ep_stream;
+	char			 line[PROC_REASON_MAX + 16];
+	int			 n;
 
+	if (bk->bk_state == BK_REFUSING)
+		return;
 	n = snprintf(line, sizeof(line), "error: %s", why);
-	if (w.reg != NULL) {
-		mux_stream_write(w.reg, (uint8_t *)line, n);
-		mux_stream_close(w.reg);
+	if (st != NULL) {
+		mux_stream_write(st, (uint8_t *)line, n);
+		mux_stream_close(st);
 	}
-	mux_goaway(w.mux, MUX_GOAWAY_NORMAL);
-	w.state = WS_REFUSING;
-	snprintf(w.end_buf, sizeof(w.end_buf), "registration refused: %s",
+	mux_goaway(bk_mux(bk), MUX_GOAWAY_NORMAL);
+	bk->bk_state = BK_REFUSING;
+	snprintf(bk->bk_why, sizeof(bk->bk_why), "registration refused: %s",
 	    why);
-	/* Give the answer a moment to leave, then drop the connection. */
-	ev_timer_at(&w.reg_timer, ev_now() + 2000);
+	/*
+	 * The answer goes out, our side is shut and the backend's EOF
+	 * awaited: closing with unread input would send a reset that can
+	 * destroy the answer in flight.
+	 */
+	session_finish(bk->bk_sess, bk->bk_why);
+}
+
+static void
+reg_refuse(struct backend *bk, const char *why)
+{
+	log_info("backend %s refused: %s", bk->bk_addr, why);
+	reg_refuse_quiet(bk, why);
 }
 
 /*
@@ -237,7 +501,7 @@ reg_refuse_quiet(const char *why)
  * learns only that it failed.
  */
 static int
-reg_authenticate(const struct hello *h)
+reg_authenticate(struct backend *bk, const struct hello *h)
 {
 	uint8_t		 nonce[AUTH_NONCE_LEN];
 	struct timespec	 now;
@@ -256,483 +520,267 @@ reg_authenticate(const struct hello *h)
 		goto fail;
 	return 0;
 fail:
-	log_debug("backend %s: %s", w.addr, why);
-	log_warnx("backend %s: authentication failed", w.addr);
-	reg_refuse_quiet("authentication failed");
+	log_debug("backend %s: %s", bk->bk_addr, why);
+	log_warnx("backend %s: authentication failed", bk->bk_addr);
+	reg_refuse_quiet(bk, "authentication failed");
 	return -1;
 }
 
+/* A registration without a hello: the original relay's. */
 static void
-reg_hello_data(const uint8_t *p, size_t len)
+reg_plain(struct backend *bk)
 {
+	bk->bk_reg.r_form = REG_PLAIN;
+	if (w.cfg->secret_len > 0) {
+		/* A plain yamux client cannot prove the secret. */
+		log_warnx("backend %s: authentication failed (registration "
+		    "without a hello)", bk->bk_addr);
+		reg_refuse_quiet(bk, "authentication failed");
+		return;
+	}
+	reg_request_port(bk, NULL);
+}
+
+static void
+reg_hello_line(struct backend *bk)
+{
+	struct reg	*r = &bk->bk_reg;
 	struct hello	 h;
 	const char	*why;
 	char		*nl;
 
-	if (w.state != WS_REGISTERING || !w.reg_hello)
+	if ((nl = memchr(r->r_hello, '\n', r->r_len)) == NULL)
 		return;
-	if (len > HELLO_MAX - w.hello_len) {
-		log_warnx("backend %s: registration hello too long", w.addr);
-		reg_refuse("registration hello too long");
-		return;
-	}
-	memcpy(w.hello + w.hello_len, p, len);
-	w.hello_len += len;
-	w.hello[w.hello_len] = '\0';
-	if ((nl = memchr(w.hello, '\n', w.hello_len)) == NULL)
-		return;
-	if (hello_parse(w.hello, nl - w.hello + 1, &h, &why) == -1) {
-		reg_refuse(why);
+	if (hello_parse(r->r_hello, nl - r->r_hello + 1, &h, &why) == -1) {
+		reg_refuse(bk, why);
 		return;
 	}
-	if (w.cfg->secret_len > 0 && reg_authenticate(&h) == -1)
+	if (w.cfg->secret_len > 0 && reg_authenticate(bk, &h) == -1)
 		return;
-	reg_request_port(&h);
+	reg_request_port(bk, &h);
 }
 
 static void
-reg_port_ok(int fd, const struct proc_msg *m)
+reg_on_data(struct endpoint *ep, const uint8_t *p, size_t len)
 {
-	struct proc_msg	 r;
-	char		 line[300];
-	int		 n;
+	struct reg	*r = (struct reg *)ep;
+	struct backend	*bk = r->r_bk;
+	size_t		 n;
 
-	w.lfd = fd;
-	w.port = m->pm_port;
-	w.slot = m->pm_slot;
-	if (ev_add(fd, EV_READ, tunnel_accept, NULL) == -1)
-		fatal("ev_add tunnel listener");
-	n = snprintf(line, sizeof(line), strchr(w.cfg->advertise, ':') ?
-	    "[%s]:%u" : "%s:%u", w.cfg->advertise, w.port);
-	if (w.reg != NULL) {
-		mux_stream_write(w.reg, (uint8_t *)line, n);
-		mux_stream_close(w.reg);
+	mux_stream_consumed(ep->ep_stream, len);
+	if (bk->bk_state != BK_REGISTERING || r->r_form == REG_PLAIN)
+		return;
+	if (len > HELLO_MAX - r->r_len) {
+		log_warnx("backend %s: registration hello too long",
+		    bk->bk_addr);
+		reg_refuse(bk, "registration hello too long");
+		return;
 	}
-	w.state = WS_SERVING;
-	ev_timer_cancel(&w.reg_timer);
-	if (w.cfg->keepalive_s > 0)
-		ev_timer_at(&w.ka_timer, ev_now() + 1000ULL *
-		    (w.cfg->keepalive_s < 2 ? w.cfg->keepalive_s : 2));
-	w.since = ev_now();
-	w.st = stats_backend_begin(&w.cfg->stats, w.slot, getpid(), w.port,
-	    w.addr, w.name, wall_ms());
-	w.bridges.bs_stats = w.st;
-	w.bridges.bs_slot = w.slot;
-	log_set_role("worker[%u]", w.port);
-	log_info("backend %s registered%s%s, tunnel %s", w.addr,
-	    w.name[0] ? " as " : "", w.name, line);
-	memset(&r, 0, sizeof(r));
-	r.pm_type = PROC_REGISTERED;
-	r.pm_port = w.port;
-	if (proc_send(w.chan, &r, -1) == -1)
-		fatal("channel to master");
-}
-
-/* ---- mux handlers ---- */
-
-/*
- * Stream opens and resets caused by the backend, per second.  A backend
- * has no reason to open streams after registering, and resets come one per
- * client at most; a flood of either ends that session, not the service.
- */
-static void
-stream_rate_count(void)
-{
-	if (ev_now() - w.rate_start >= 1000) {
-		w.rate_start = ev_now();
-		w.rate_count = 0;
+	memcpy(r->r_hello + r->r_len, p, len);
+	r->r_len += len;
+	r->r_hello[r->r_len] = '\0';
+	if (r->r_form == REG_UNKNOWN) {
+		/*
+		 * The payload tells the forms apart, not the frame type: a
+		 * plain client (rust-yamux, say) may put its SYN on a Data
+		 * frame too.
+		 */
+		n = r->r_len < HELLO_PREFIX_LEN ? r->r_len : HELLO_PREFIX_LEN;
+		if (memcmp(r->r_hello, HELLO_PREFIX, n) != 0) {
+			reg_plain(bk);
+			return;
+		}
+		if (n < HELLO_PREFIX_LEN)
+			return;
+		r->r_form = REG_HELLO;
 	}
-	if (++w.rate_count > w.cfg->stream_rate && !mux_is_dead(w.mux)) {
-		snprintf(w.end_buf, sizeof(w.end_buf), "stream flood: more "
-		    "than %u stream opens and resets in a second",
-		    w.cfg->stream_rate);
-		mux_goaway(w.mux, MUX_GOAWAY_PROTOCOL);
-		w.flood = 1;
-	}
+	reg_hello_line(bk);
 }
 
 static void
-h_opened(void *arg, struct mux_stream *s, int syn_type)
+reg_on_fin(struct endpoint *ep)
 {
-	(void)arg;
-	if (w.state == WS_REGISTERING && w.reg == NULL) {
-		w.reg = s;
-		mux_stream_accept(s);
-		if (syn_type == MUX_T_DATA)
-			w.reg_hello = 1;	/* our own backends */
-		else if (w.cfg->secret_len > 0) {
-			/* A plain yamux client cannot prove the secret. */
-			log_warnx("backend %s: authentication failed "
-			    "(registration without a hello)", w.addr);
-			reg_refuse_quiet("authentication failed");
-		} else
-			reg_request_port(NULL);	/* a plain yamux client */
+	struct reg	*r = (struct reg *)ep;
+
+	if (r->r_bk->bk_state == BK_REGISTERING && r->r_form != REG_PLAIN)
+		reg_refuse(r->r_bk, "incomplete registration hello");
+}
+
+static void
+reg_on_gone(struct endpoint *ep)
+{
+	endpoint_detach(ep);
+}
+
+static void
+reg_on_cut(struct endpoint *ep, const char *why, int cut)
+{
+	(void)why;
+	(void)cut;
+	endpoint_detach(ep);
+}
+
+static const struct endpoint_ops reg_ops = {
+	.data = reg_on_data,
+	.fin = reg_on_fin,
+	.cut = reg_on_cut,
+	.closed = reg_on_gone,
+};
+
+static void
+bk_opened(void *arg, struct mux_stream *st, int syn_type, uint32_t syn_len)
+{
+	struct backend	*bk = arg;
+	struct reg	*r = &bk->bk_reg;
+
+	if (bk->bk_state == BK_REGISTERING && r->r_bk == NULL) {
+		r->r_bk = bk;
+		endpoint_attach(&r->r_ep, &reg_ops, bk->bk_sess, st);
+		mux_stream_accept(st);
+		/* A Data frame's payload decides; no payload, no hello. */
+		if (syn_type != MUX_T_DATA || syn_len == 0)
+			reg_plain(bk);
 		return;
 	}
 	/* Backends do not open streams after registering. */
-	log_debug("backend %s opened stream %u; reset", w.addr,
-	    mux_stream_id(s));
-	mux_stream_reset(s);
-	stream_rate_count();
+	log_debug("backend %s opened stream %u; reset", bk->bk_addr,
+	    mux_stream_id(st));
+	mux_stream_reset(st);
+	bk_rate_count(bk);
 }
 
 static void
-h_data(void *arg, struct mux_stream *s, const uint8_t *p, size_t len)
+reg_port_ok(struct backend *bk, int fd, const struct proc_msg *m)
 {
-	struct bridge	*b = mux_stream_udata(s);
+	struct mux_stream	*st = bk->bk_reg.r_ep.ep_stream;
+	struct proc_msg		 r;
+	char			 line[300];
+	int			 n;
 
-	(void)arg;
-	if (s == w.reg) {
-		reg_hello_data(p, len);
-		mux_stream_consumed(s, len);
-	} else if (b != NULL)
-		bridge_on_data(b, p, len);
-	else
-		mux_stream_consumed(s, len);
-}
-
-static void
-h_fin(void *arg, struct mux_stream *s)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (s == w.reg) {
-		if (w.state == WS_REGISTERING && w.reg_hello)
-			reg_refuse("incomplete registration hello");
-	} else if (b != NULL)
-		bridge_on_fin(b);
-}
-
-static void
-h_writable(void *arg, struct mux_stream *s)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (b != NULL && s != w.reg)
-		bridge_on_writable(b);
-}
-
-static void
-h_reset(void *arg, struct mux_stream *s, const char *why)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (strcmp(why, "reset by peer") == 0)
-		stream_rate_count();
-	if (s == w.reg)
-		w.reg = NULL;
-	else if (b != NULL)
-		bridge_on_reset(b, why);
-}
-
-static void
-h_closed(void *arg, struct mux_stream *s)
-{
-	struct bridge	*b = mux_stream_udata(s);
-
-	(void)arg;
-	if (s == w.reg)
-		w.reg = NULL;
-	else if (b != NULL)
-		bridge_on_closed(b);
-}
-
-static uint64_t
-mono_us(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/*
- * Keepalive: our own pings rather than the mux's, so the round trip is
- * measured in microseconds for the stats table.  A ping not answered
- * within the alive timeout ends the session (the mux enforces it).
- */
-static void
-ka_timer_fire(void *arg)
-{
-	(void)arg;
-	if (w.mux == NULL || mux_is_dead(w.mux) || w.state != WS_SERVING)
-		return;
-	w.ping_id++;
-	w.ping_sent_us = mono_us();
-	if (mux_ping(w.mux, w.ping_id, ev_now()) == -1)
-		w.ping_sent_us = 0;
-	ev_timer_at(&w.ka_timer, ev_now() + w.cfg->keepalive_s * 1000ULL);
-}
-
-static void
-h_pong(void *arg, uint32_t id, uint64_t rtt_ms)
-{
-	uint64_t	 rtt;
-
-	(void)arg;
-	(void)rtt_ms;
-	if (id != w.ping_id || w.ping_sent_us == 0 || w.st == NULL)
-		return;
-	rtt = mono_us() - w.ping_sent_us;
-	stats_set(&w.st->sb_rtt_us, rtt > 0 ? rtt : 1);
-	w.ping_sent_us = 0;
-}
-
-static void
-h_goaway(void *arg, uint32_t code)
-{
-	(void)arg;
-	log_info("backend %s sent GoAway(%u)", w.addr, code);
-	if (code == MUX_GOAWAY_NORMAL && w.state == WS_SERVING)
-		snprintf(w.end_buf, sizeof(w.end_buf),
-		    "backend is going away");
-}
-
-static void
-h_error(void *arg, const char *why)
-{
-	(void)arg;
-	if (strcmp(why, "open timeout") == 0)
-		snprintf(w.end_buf, sizeof(w.end_buf), "backend did not "
-		    "answer a new client within the alive timeout (%u ms)",
-		    w.cfg->alive_timeout_ms);
-	else if (strcmp(why, "keepalive timeout") == 0 ||
-	    strcmp(why, "ping timeout") == 0)
-		snprintf(w.end_buf, sizeof(w.end_buf), "backend did not "
-		    "answer a keepalive ping within %u ms",
-		    w.cfg->alive_timeout_ms);
-	else
-		snprintf(w.end_buf, sizeof(w.end_buf), "session error: %s",
-		    why);
-}
-
-static const struct mux_handlers handlers = {
-	.opened = h_opened,
-	.data = h_data,
-	.fin = h_fin,
-	.writable = h_writable,
-	.reset = h_reset,
-	.closed = h_closed,
-	.pong = h_pong,
-	.goaway = h_goaway,
-	.error = h_error,
-};
-
-/* ---- the session ---- */
-
-static void
-mux_timer_fire(void *arg)
-{
-	(void)arg;
-	if (w.mux == NULL)
-		return;
-	mux_tick(w.mux, ev_now());
-	if (mux_is_dead(w.mux)) {
-		worker_session_end(w.end_buf);
-		return;
+	bk->bk_lfd = fd;
+	bk->bk_port = m->pm_port;
+	bk->bk_slot = m->pm_slot;
+	if (ev_add(fd, EV_READ, tunnel_accept, bk) == -1)
+		fatal("ev_add tunnel listener");
+	n = snprintf(line, sizeof(line), strchr(w.cfg->advertise, ':') ?
+	    "[%s]:%u" : "%s:%u", w.cfg->advertise, bk->bk_port);
+	if (st != NULL) {
+		mux_stream_write(st, (uint8_t *)line, n);
+		mux_stream_close(st);
 	}
-
-}
-
-static void
-reg_timer_fire(void *arg)
-{
-	(void)arg;
-	if (w.state == WS_REFUSING) {
-		worker_session_end(w.end_buf);
-		return;
-	}
-	log_warnx("backend %s did not register within %u ms", w.addr,
-	    w.cfg->register_timeout_ms);
-	worker_session_end("registration timed out");
-}
-
-static void
-backend_io(int fd, uint32_t events, void *arg)
-{
-	ssize_t	 n;
-	int	 i;
-
-	(void)arg;
-	if (events & EPOLLOUT) {
-		if (backend_flush() == -1) {
-			worker_session_end(w.end_buf);
-			return;
-		}
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	for (i = 0; i < 4; i++) {
-		n = read(fd, w.rbuf, w.rbuf_size);
-		if (n > 0) {
-			if (w.state == WS_REFUSING)
-				continue;
-			if (mux_input(w.mux, w.rbuf, n, ev_now()) == -1 ||
-			    w.flood) {
-				worker_session_end(w.end_buf);
-				return;
-			}
-			if ((size_t)n < w.rbuf_size)
-				break;
-			continue;
-		}
-		if (n == 0) {
-			worker_session_end(w.state == WS_REFUSING ?
-			    w.end_buf : "backend closed the connection");
-			return;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			snprintf(w.end_buf, sizeof(w.end_buf),
-			    "read from backend: %s", strerror(errno));
-			worker_session_end(w.end_buf);
-		}
-		return;
-	}
-}
-
-static void
-worker_presleep(void *arg)
-{
-	(void)arg;
-	if (w.bridges.bs_reap != NULL)
-		bridge_reap(&w.bridges);
-	if (w.mux == NULL)
-		return;
-	if (backend_flush() == -1) {
-		worker_session_end(w.end_buf);
-		return;
-	}
-	if (w.state == WS_REFUSING && !w.shut_sent && output_pending() == 0) {
-		/*
-		 * The refusal is out.  Shut our side and wait for the
-		 * backend's EOF (or the timer): closing with unread input
-		 * would send a RST that can destroy the answer in flight.
-		 */
-		shutdown(w.bfd, SHUT_WR);
-		w.shut_sent = 1;
-		ev_set(w.bfd, EV_READ);
-	}
-	if (w.draining && w.bridges.bs_count == 0 && output_pending() == 0) {
-		log_info("all clients done");
-		exit(0);
-	}
-	if (w.mux != NULL) {
-		int64_t t = mux_next_timeout(w.mux, ev_now());
-		if (t < 0)
-			ev_timer_cancel(&w.mux_timer);
-		else
-			ev_timer_at(&w.mux_timer, ev_now() + t);
-	}
-}
-
-/*
- * The session is over.  A registered backend's worker exits (the master
- * frees its port); one that never registered goes back to the pool.
- */
-static void
-worker_session_end(const char *why)
-{
-	unsigned	 n = w.bridges.bs_count;
-	struct proc_msg	 m;
-	int		 refused;
-
-	if (w.mux == NULL)
-		return;
-	if (why == NULL || why[0] == '\0')
-		why = "session ended";
-	/* Best effort: the GoAway or refusal we owe the backend. */
-	backend_flush();
-	if (w.state == WS_SERVING) {
-		log_info("backend %s%s%s gone: %s; closing %u client%s",
-		    w.addr, w.name[0] ? " " : "", w.name, why, n,
-		    n == 1 ? "" : "s");
-		bridge_close_all(&w.bridges, "backend gone");
-		exit(0);
-	}
-	refused = w.state == WS_REFUSING;
-	if (refused)
-		log_debug("backend %s: %s", w.addr, why);	/* said already */
-	else
-		log_warnx("backend %s dropped before registering: %s", w.addr,
-		    why);
-	mux_free(w.mux);
-	w.mux = NULL;
-	w.bridges.bs_mux = NULL;
-	ev_del(w.bfd);
-	close(w.bfd);
-	w.bfd = -1;
-	if (w.lfd != -1) {
-		ev_del(w.lfd);
-		close(w.lfd);
-		w.lfd = -1;
-	}
-	ev_timer_cancel(&w.reg_timer);
-	ev_timer_cancel(&w.mux_timer);
-	w.state = WS_IDLE;
-	w.reg = NULL;
-	w.reg_hello = 0;
-	w.shut_sent = 0;
-	w.hello_len = 0;
-	w.name[0] = '\0';
-	w.end_buf[0] = '\0';
-	log_set_role("worker");
-	memset(&m, 0, sizeof(m));
-	m.pm_type = PROC_IDLE;
-	if (refused)
-		m.pm_flags = PROC_F_REFUSED;
-	if (proc_send(w.chan, &m, -1) == -1)
+	bk->bk_state = BK_SERVING;
+	ev_timer_cancel(&bk->bk_reg_timer);
+	if (w.cfg->keepalive_s > 0)
+		ev_timer_at(&bk->bk_ka_timer, ev_now() + 1000ULL *
+		    (w.cfg->keepalive_s < 2 ? w.cfg->keepalive_s : 2));
+	bk->bk_since = ev_now();
+	bk->bk_st = stats_backend_begin(&w.cfg->stats, bk->bk_slot, getpid(),
+	    bk->bk_port, bk->bk_addr, bk->bk_name, wall_ms());
+	bk->bk_clients.cs_stats = bk->bk_st;
+	log_set_role("worker[%u]", bk->bk_port);
+	log_info("backend %s registered%s%s, tunnel %s", bk->bk_addr,
+	    bk->bk_name[0] ? " as " : "", bk->bk_name, line);
+	memset(&r, 0, sizeof(r));
+	r.pm_type = PROC_REGISTERED;
+	r.pm_port = bk->bk_port;
+	if (proc_send(w.chan, &r, -1) == -1)
 		fatal("channel to master");
+	/* The round trip, for the stats and the windows. */
+	bk_ping(bk);
 }
+
+static void
+bk_reg_fire(void *arg)
+{
+	struct backend	*bk = arg;
+
+	log_warnx("backend %s did not register within %u ms", bk->bk_addr,
+	    w.cfg->register_timeout_ms);
+	snprintf(bk->bk_why, sizeof(bk->bk_why), "registration timed out");
+	session_drop(bk->bk_sess, bk->bk_why);
+}
+
+static const struct session_ops backend_ops = {
+	.opened = bk_opened,
+	.ended = bk_ended,
+	.goaway = bk_goaway,
+	.pong = bk_pong,
+	.failed = bk_failed,
+	.ending = bk_ending,
+};
 
 static void
 worker_backend(int fd, const struct proc_msg *m)
 {
-	struct mux_config	 mc;
+	struct session_config	 sc;
+	struct backend		*bk;
+	const char		*v;
 
-	if (w.state != WS_IDLE) {
+	if (w.bk != NULL) {
 		log_warnx("backend handed to a busy worker; dropped");
 		close(fd);
 		return;
 	}
-	snprintf(w.addr, sizeof(w.addr), "%s", m->pm_addr);
-	mux_config_default(&mc, MUX_SERVER);
-	mc.recv_window = w.cfg->window;
-	mc.max_streams = w.cfg->max_streams;
-	mc.output_max = w.cfg->buffer;
-	mc.keepalive_ms = 0;		/* ka_timer_fire() */
-	mc.ping_timeout_ms = w.cfg->alive_timeout_ms;
-	mc.open_timeout_ms = w.cfg->alive_timeout_ms;
-	mc.max_unacked = w.cfg->max_unacked;
-	mc.session_buf_max = w.cfg->session_buffer;
-	/* Larger frames: fewer headers and system calls per byte. */
-	mc.max_frame = w.cfg->buffer;
-	if ((w.mux = mux_new(&mc, &handlers, NULL, ev_now())) == NULL)
-		fatal("mux_new");
-	w.bridges.bs_mux = w.mux;
-	w.bfd = fd;
-	net_nodelay(fd);
-	if (ev_add(fd, EV_READ, backend_io, NULL) == -1)
-		fatal("ev_add backend");
-	w.state = WS_REGISTERING;
-	w.end_buf[0] = '\0';
-	ev_timer_at(&w.reg_timer, ev_now() + w.cfg->register_timeout_ms);
-	log_debug("backend %s connected", w.addr);
+	if ((bk = calloc(1, sizeof(*bk))) == NULL)
+		fatal("backend");
+	bk->bk_lfd = -1;
+	bk->bk_slot = UINT32_MAX;
+	snprintf(bk->bk_addr, sizeof(bk->bk_addr), "%s", m->pm_addr);
+	bk->bk_clients.cs_closed = client_closed;
+	bk->bk_clients.cs_why_eof = "client closed first";
+	bk->bk_clients.cs_why_fin = "backend closed first";
+	bk->bk_clients.cs_why_gone = "backend gone";
+	bk->bk_clients.cs_drain_ms = w.cfg->drain_timeout_s * 1000;
+	ev_timer_init(&bk->bk_reg_timer, bk_reg_fire, bk);
+	ev_timer_init(&bk->bk_ka_timer, bk_ka_fire, bk);
+	ev_timer_init(&bk->bk_accept_timer, accept_resume, bk);
+	ev_timer_init(&bk->bk_drain_timer, bk_drain_fire, bk);
+
+	session_config_default(&sc, MUX_SERVER);
+	sc.sc_mux.recv_window = w.cfg->window;
+	sc.sc_mux.max_streams = w.cfg->max_streams;
+	sc.sc_mux.keepalive_ms = 0;		/* bk_ka_fire() */
+	sc.sc_mux.ping_timeout_ms = w.cfg->alive_timeout_ms;
+	sc.sc_mux.open_timeout_ms = w.cfg->alive_timeout_ms;
+	sc.sc_mux.max_unacked = w.cfg->max_unacked;
+	sc.sc_held_max = w.cfg->session_buffer;
+	if ((bk->bk_sess = session_new(fd, &sc, &backend_ops, bk, w.rbuf,
+	    w.rbuf_size)) == NULL)
+		fatal("session");
+	/* Test only: start near the end of the id space. */
+	if ((v = getenv("RELAY_TEST_STREAM_ID")) != NULL)
+		mux_test_set_next_id(bk_mux(bk), (uint32_t)strtoul(v, NULL, 10));
+	bk->bk_state = BK_REGISTERING;
+	w.bk = bk;
+	ev_timer_at(&bk->bk_reg_timer, ev_now() + w.cfg->register_timeout_ms);
+	log_debug("backend %s connected", bk->bk_addr);
 }
 
+/* ---- the loop ---- */
+
 static void
-drain_timer_fire(void *arg)
+worker_presleep(void *arg)
 {
+	struct backend	*bk = w.bk;
+
 	(void)arg;
-	log_info("drain time over: closing %u client%s", w.bridges.bs_count,
-	    w.bridges.bs_count == 1 ? "" : "s");
-	backend_flush();
-	bridge_close_all(&w.bridges, "relay shutting down");
-	exit(0);
+	if (bk == NULL)
+		return;
+	if (bk->bk_clients.cs_reap != NULL)
+		conn_reap(&bk->bk_clients);
+	if (bk->bk_state == BK_DRAINING && bk->bk_clients.cs_count == 0) {
+		log_info("all clients done");
+		ev_timer_cancel(&bk->bk_drain_timer);
+		bk->bk_state = BK_FINISHING;
+		session_finish(bk->bk_sess, bk->bk_why);
+	}
+	if (bk->bk_sess != NULL)
+		session_presleep(bk->bk_sess);	/* may free bk */
+	if ((bk = w.bk) != NULL && bk->bk_state == BK_ENDED &&
+	    bk->bk_clients.cs_count == 0) {
+		conn_reap(&bk->bk_clients);
+		exit(0);
+	}
 }
 
 /*
@@ -742,21 +790,10 @@ drain_timer_fire(void *arg)
 static void
 worker_drain(void)
 {
-	if (w.state != WS_SERVING)
-		exit(0);
-	if (w.draining)
-		return;
 	w.draining = 1;
-	if (w.lfd != -1) {
-		ev_del(w.lfd);
-		close(w.lfd);
-		w.lfd = -1;
-	}
-	mux_goaway(w.mux, MUX_GOAWAY_NORMAL);
-	log_info("draining %u client%s for up to %us", w.bridges.bs_count,
-	    w.bridges.bs_count == 1 ? "" : "s", w.cfg->drain_timeout_s);
-	ev_timer_at(&w.drain_timer, ev_now() +
-	    w.cfg->drain_timeout_s * 1000ULL);
+	if (w.bk == NULL || w.bk->bk_state < BK_SERVING)
+		exit(0);
+	backend_drain(w.bk, "relay shutting down");
 }
 
 static void
@@ -785,16 +822,16 @@ worker_chan(int fd, uint32_t events, void *arg)
 			 * answering; the master frees the port when it reads
 			 * our PROC_IDLE.
 			 */
-			if (w.state != WS_WAIT_PORT) {
+			if (w.bk == NULL || w.bk->bk_state != BK_WAIT_PORT) {
 				close(rfd);
 				break;
 			}
-			reg_port_ok(rfd, &m);
+			reg_port_ok(w.bk, rfd, &m);
 			break;
 		case PROC_PORT_ERR:
-			if (w.state != WS_WAIT_PORT)
+			if (w.bk == NULL || w.bk->bk_state != BK_WAIT_PORT)
 				break;
-			reg_refuse(m.pm_reason);
+			reg_refuse(w.bk, m.pm_reason);
 			break;
 		case PROC_SHUTDOWN:
 			worker_drain();
@@ -817,13 +854,7 @@ worker_main(struct relay_config *cfg, int chan)
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.chan = chan;
-	w.bfd = w.lfd = -1;
-	w.slot = UINT32_MAX;
 	w.rbuf_size = cfg->buffer;
-	w.bridges.bs_output_max = cfg->buffer;
-	w.bridges.bs_closed = client_closed;
-	w.bridges.bs_why_eof = "client closed first";
-	w.bridges.bs_why_fin = "backend closed first";
 	if ((w.rbuf = malloc(w.rbuf_size)) == NULL)
 		fatal("malloc");
 	log_set_role("worker");
@@ -839,11 +870,6 @@ worker_main(struct relay_config *cfg, int chan)
 	if (getppid() == 1)
 		exit(0);
 	ev_reset();
-	ev_timer_init(&w.mux_timer, mux_timer_fire, NULL);
-	ev_timer_init(&w.reg_timer, reg_timer_fire, NULL);
-	ev_timer_init(&w.accept_timer, accept_resume, NULL);
-	ev_timer_init(&w.drain_timer, drain_timer_fire, NULL);
-	ev_timer_init(&w.ka_timer, ka_timer_fire, NULL);
 	if (ev_add(chan, EV_READ, worker_chan, NULL) == -1)
 		fatal("ev_add channel");
 	ev_set_presleep(worker_presleep, NULL);

@@ -3,10 +3,13 @@
  *
  * Input: byte 0 picks the role and the limits, byte 1 seeds the schedule
  * (chunk sizes, what the handlers and the driver do), the rest is what the
- * peer sends.  Everything the mux sends is parsed and checked against a
- * shadow model of the peer: well-formed frames, Data within the window the
- * peer granted, one FIN and at most one ACK per stream, nothing after a RST
- * or a GoAway for an error.  Any breach aborts.
+ * peer sends.  Everything the mux sends (the bytes the driver reports as
+ * written: frames not written are framed again later, in an order of the
+ * mux's choosing) is parsed and checked against a shadow model of the
+ * peer: well-formed frames, Data within the window the peer granted and
+ * within max_frame, one FIN and at most one ACK per stream, no data after
+ * the FIN, nothing after a RST or a GoAway for an error.  Any breach
+ * aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@ struct shadow {
 	uint64_t	 sent;
 	int		 ours;
 	int		 fin, ack, rst;
+	int		 reused;	/* the peer opened this id again */
 };
 
 static struct shadow	 sh[SHADOW];
@@ -41,11 +45,10 @@ static int			 died, dead_goaway;
 static int			 stalled;	/* the caller stops draining */
 static uint8_t			 junk[70000];
 
-/* Output parser state. */
+/* Output parser state: it sees the bytes written, as the peer would. */
 static uint8_t		 ohdr[MUX_HEADER_SIZE];
 static size_t		 ohlen;
 static uint64_t		 oskip;		/* payload bytes still to skip */
-static size_t		 oparsed;	/* parsed bytes not yet drained */
 
 static uint32_t
 rnd(void)
@@ -124,6 +127,13 @@ check_out_frame(const struct mux_hdr *h)
 		sh_reset(s, 1);
 	} else if ((s = sh_find(h->stream_id, 0)) == NULL)
 		abort();		/* a stream nobody opened */
+	/*
+	 * The peer used an id again (a violation we answer with RST): our
+	 * frames of the first stream may still come out after its SYN, since
+	 * we frame when written.  Nothing reliable is left to check there.
+	 */
+	if (s->reused)
+		return;
 	if (s->rst)
 		abort();		/* anything after our RST */
 	if (h->flags & MUX_F_ACK) {
@@ -151,22 +161,26 @@ check_out_frame(const struct mux_hdr *h)
 	}
 }
 
-/* Parse whatever is new in the output, then drain some or all of it. */
+/* Write some or all of the output, and parse what was written. */
 static void
 drain(int all)
 {
 	const uint8_t	*p;
-	size_t		 n, i, k;
+	size_t		 n, i, j, k;
 	struct mux_hdr	 h;
 
 	n = mux_output(m, &p);
-	if (n < oparsed)
+	if ((n > 0) != (mux_output_pending(m) != 0) && n > 0)
 		abort();
-	for (i = oparsed; i < n; ) {
+	if (stalled && !mux_is_dead(m))
+		k = 0;
+	else
+		k = all || n == 0 ? n : rnd() % (n + 1);
+	for (i = 0; i < k; ) {
 		if (oskip > 0) {
-			k = n - i < oskip ? n - i : (size_t)oskip;
-			oskip -= k;
-			i += k;
+			j = k - i < oskip ? k - i : (size_t)oskip;
+			oskip -= j;
+			i += j;
 			continue;
 		}
 		ohdr[ohlen++] = p[i++];
@@ -178,12 +192,7 @@ drain(int all)
 		if (h.type == MUX_T_DATA)
 			oskip = h.length;
 	}
-	if (stalled && !mux_is_dead(m))
-		k = 0;
-	else
-		k = all || n == 0 ? n : rnd() % (n + 1);
 	mux_output_done(m, k);
-	oparsed = n - k;
 	if ((size_t)nlive != mux_stream_count(m))
 		abort();
 	if (mux_is_dead(m)) {
@@ -204,6 +213,10 @@ shadow_in(const struct mux_hdr *h)
 	if (h->type != MUX_T_DATA && h->type != MUX_T_WINDOW_UPDATE)
 		return;
 	if ((h->flags & MUX_F_SYN) && !ours(h->stream_id)) {
+		if ((s = sh_find(h->stream_id, 0)) != NULL) {
+			s->reused = 1;
+			return;
+		}
 		s = sh_find(h->stream_id, 1);
 		sh_reset(s, 0);
 	} else if ((s = sh_find(h->stream_id, 1)) == NULL)
@@ -244,16 +257,18 @@ write_some(struct mux_stream *st)
 		mux_stream_write(st, junk, rnd() % n);
 		return;
 	}
-	if ((p = mux_stream_reserve(st, &cap)) == NULL) {
+	if ((p = mux_stream_send_buf(st, &cap)) == NULL) {
 		if (cap != 0)
 			abort();
 		return;
 	}
-	if (cap > mux_stream_send_space(st))
+	if (cap != mux_stream_send_space(st))
 		abort();
 	n = rnd() % (cap + 1);
 	memset(p, 'z', n);
-	mux_stream_commit(st, n);
+	mux_stream_send_commit(st, n);
+	if (mux_stream_unsent(st) > cfg.stream_send_max)
+		abort();
 }
 
 /*
@@ -261,10 +276,12 @@ write_some(struct mux_stream *st)
  */
 
 static void
-h_opened(void *arg, struct mux_stream *st, int type)
+h_opened(void *arg, struct mux_stream *st, int type, uint32_t len)
 {
 	(void)arg;
 	if (type != MUX_T_DATA && type != MUX_T_WINDOW_UPDATE)
+		abort();
+	if (type == MUX_T_DATA && len > MUX_INITIAL_WINDOW)
 		abort();
 	live_add(st);
 	switch (rnd() % 6) {
@@ -344,10 +361,14 @@ h_writable(void *arg, struct mux_stream *st)
 }
 
 static void
-h_reset(void *arg, struct mux_stream *st, const char *why)
+h_reset(void *arg, struct mux_stream *st, const char *why, int cut)
 {
 	(void)arg;
 	if (live_index(st) < 0 || why == NULL)
+		abort();
+	if (cut != MUX_CUT_RESET && cut != MUX_CUT_ERROR && cut != MUX_CUT_EOF)
+		abort();
+	if (cut != MUX_CUT_RESET && !mux_is_dead(m))
 		abort();
 	/* Calls on a stream being reset must be harmless. */
 	mux_stream_close(st);
@@ -468,9 +489,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c = data[0];
 	mux_config_default(&cfg, (c & 1) ? MUX_SERVER : MUX_CLIENT);
 	cfg.recv_window = (c & 2) ? 512 * 1024 : MUX_INITIAL_WINDOW;
+	cfg.recv_window_max = (data[1] & 16) ? 2048 * 1024 : cfg.recv_window;
+	cfg.recv_budget = (data[1] & 32) ? 300 * 1024 : 64 * 1024 * 1024;
 	cfg.max_streams = (c & 4) ? 4 : 64;
 	cfg.max_unacked = (c & 8) ? 2 : 32;
-	cfg.session_buf_max = (c & 16) ? 1000 : 1024 * 1024;
+	cfg.stream_send_max = (c & 16) ? 1000 : 256 * 1024;
 	cfg.output_max = (c & 32) ? 200 : 256 * 1024;
 	cfg.max_frame = frames[(c >> 6) & 3];
 	cfg.keepalive_ms = (data[1] & 1) ? 50 : 0;
@@ -484,7 +507,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stalled = (data[1] & 8) != 0;
 	ohlen = 0;
 	oskip = 0;
-	oparsed = 0;
 	if (++gen == 0) {
 		memset(sh, 0, sizeof(sh));
 		gen = 1;
@@ -540,6 +562,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		act();
 		drain(rnd() % 2);
 	}
+	/* Sometimes the connection ends under it, in good order or not. */
+	if (!died && (data[1] & 64))
+		mux_close(m, (data[1] & 128) ? MUX_CUT_EOF : MUX_CUT_ERROR,
+		    "closed");
+	stalled = 0;
 	drain(1);
 	mux_free(m);
 	m = NULL;

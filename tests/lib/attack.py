@@ -26,7 +26,8 @@ Attacks as a backend (registers first, unless said otherwise):
   truncated   7 bytes of a Data header, then silence (pings unanswered)
   maxlen      a Data frame of length 2^32-1 on the registration stream
   winoverflow a client of our own tunnel; its stream ACKed with a window
-              update of 2^32-1
+              update of 2^32-1; field client_end=eof|reset|open says how
+              that client ended
   dupsyn      a second SYN for stream 1 (the registration stream, which we
               never close); with --before: hello split, SYN again before the
               newline (the relay sees it while registering)
@@ -316,12 +317,15 @@ def as_backend(a):
             s.send(frame(T_WINUPD, F_FIN, sid, 0))
         s.wait(closed, a.timeout)
         c.settimeout(max(0.1, a.timeout - (time.monotonic() - start)))
+        end = "eof"
         try:
             while c.recv(65536):
                 pass
-            extra = "client_closed=1 stream=%d" % sid
+        except socket.timeout:
+            end = "open"
         except OSError:
-            extra = "client_closed=0 stream=%d" % sid
+            end = "reset"
+        extra = "client_end=%s stream=%d" % (end, sid)
         c.close()
     elif a.attack == "dupsyn":
         s.send(frame(T_WINUPD, F_SYN, 1, 0))

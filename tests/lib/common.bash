@@ -147,7 +147,18 @@ common_teardown() {
 	done
 }
 
-# ---- helpers of faults.bats and interop.bats ----
+# ---- helpers of faults.bats, datapath.bats and interop.bats ----
+
+# field WORD TEXT: the word after WORD in TEXT ("local 1.2.3.4:5" -> ...).
+field() {
+	local rest=${2#*"$1 "}
+	echo "${rest%% *}"
+}
+
+# seconds_between LO HI SECS: LO <= SECS < HI (decimals allowed).
+seconds_between() {
+	python3 -c 'import sys; lo, hi, s = map(float, sys.argv[1:]); sys.exit(not lo <= s < hi)' "$@"
+}
 
 # pool_is N: the master has exactly N children (idle pool + one worker per
 # registered backend).

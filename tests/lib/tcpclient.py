@@ -29,12 +29,22 @@
       large N is), check it, write the local ADDR:PORT to FILE, then block
       sending nothing until the peer closes (exit 0, or 1 if it sent
       anything more) or the process is killed.
+  tcpclient.py lazy-read HOST PORT --ready FILE --go FILE [--rcvbuf N]
+                                   [--halfclose] [--text TEXT] [--timeout T]
+      connect (with a small receive buffer), send TEXT, half-close if asked,
+      write the local ADDR:PORT to FILE, read nothing until GO exists, then
+      read to the end.  Prints "got N SHA256 end=eof|reset|timeout".
+  tcpclient.py reset-after HOST PORT --ready FILE --go FILE [--text TEXT]
+                                     [--halfclose]
+      connect, send TEXT, half-close if asked, write the local ADDR:PORT to
+      FILE, wait for GO, then close with a reset (SO_LINGER 0).
 """
 import argparse
 import hashlib
 import os
 import random
 import socket
+import struct
 import sys
 import threading
 import time
@@ -276,6 +286,61 @@ def flood(a):
     return 0
 
 
+def wait_file(path, timeout):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def lazy_connect(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if a.rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, a.rcvbuf)
+    s.settimeout(a.timeout)
+    s.connect((a.host, a.port))
+    if a.text:
+        s.sendall(a.text.encode().decode("unicode_escape").encode("latin-1"))
+    if a.halfclose:
+        s.shutdown(socket.SHUT_WR)
+    write_file(a.ready, "%s:%d" % s.getsockname()[:2])
+    if not wait_file(a.go, a.timeout):
+        print("error: no go file", file=sys.stderr)
+        sys.exit(1)
+    return s
+
+
+def lazy_read(a):
+    s = lazy_connect(a)
+    h = hashlib.sha256()
+    n = 0
+    end = "eof"
+    try:
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+    except socket.timeout:
+        end = "timeout"
+    except ConnectionResetError:
+        end = "reset"
+    print("got %d %s end=%s" % (n, h.hexdigest(), end), flush=True)
+    return 0
+
+
+def reset_after(a):
+    s = lazy_connect(a)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                 struct.pack("ii", 1, 0))
+    s.close()
+    print("reset", flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode")
@@ -294,6 +359,8 @@ def main():
     ap.add_argument("--progress")
     ap.add_argument("--stall", type=float, default=0.5)
     ap.add_argument("--ready-file")
+    ap.add_argument("--go")
+    ap.add_argument("--rcvbuf", type=int, default=0)
     a = ap.parse_args()
     if a.mode == "echo":
         try:
@@ -347,6 +414,10 @@ def main():
         return flood(a)
     if a.mode == "hold-after-echo":
         return hold_after_echo(a)
+    if a.mode == "lazy-read":
+        return lazy_read(a)
+    if a.mode == "reset-after":
+        return reset_after(a)
     ap.error("unknown mode")
 
 

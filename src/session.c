@@ -1,0 +1,560 @@
+/*
+ * session: a yamux session's I/O over one TCP connection (include/session.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ev.h"
+#include "log.h"
+#include "mux.h"
+#include "net.h"
+#include "session.h"
+
+/*
+ * The kernel may hold this much of our output not yet sent: a control
+ * frame written now waits behind at most about this (plus one segment
+ * being built).  In-flight data is not limited by it, only what waits to
+ * be sent; we refill as soon as the socket says it has room again.
+ */
+#define SESSION_NOTSENT_LOWAT	(32 * 1024)
+
+/* Reads per wake-up: other descriptors get their turn. */
+#define SESSION_READS		4
+
+static void	session_io(int, uint32_t, void *);
+static void	session_done(struct session *, int cut, const char *why);
+
+void
+session_config_default(struct session_config *c, int role)
+{
+	memset(c, 0, sizeof(*c));
+	mux_config_default(&c->sc_mux, role);
+	c->sc_held_max = 0;
+	c->sc_linger_ms = 2000;
+	c->sc_peer = role == MUX_SERVER ? "backend" : "the relay";
+}
+
+/* ---- endpoints ---- */
+
+void
+endpoint_attach(struct endpoint *ep, const struct endpoint_ops *ops,
+    struct session *s, struct mux_stream *st)
+{
+	ep->ep_ops = ops;
+	ep->ep_stream = st;
+	ep->ep_sess = s;
+	ep->ep_held = 0;
+	ep->ep_cut = 0;
+	ep->ep_prev = NULL;
+	ep->ep_next = s->s_eps;
+	if (s->s_eps != NULL)
+		s->s_eps->ep_prev = ep;
+	s->s_eps = ep;
+	if (st != NULL)
+		mux_stream_set_udata(st, ep);
+}
+
+void
+endpoint_detach(struct endpoint *ep)
+{
+	struct session		*s = ep->ep_sess;
+	struct mux_stream	*st = ep->ep_stream;
+
+	if (st != NULL) {
+		ep->ep_stream = NULL;
+		mux_stream_set_udata(st, NULL);
+		mux_stream_reset(st);
+	}
+	if (s == NULL)
+		return;
+	s->s_held -= ep->ep_held;
+	if (ep->ep_prev != NULL)
+		ep->ep_prev->ep_next = ep->ep_next;
+	else
+		s->s_eps = ep->ep_next;
+	if (ep->ep_next != NULL)
+		ep->ep_next->ep_prev = ep->ep_prev;
+	ep->ep_next = ep->ep_prev = NULL;
+	ep->ep_sess = NULL;
+}
+
+void
+endpoint_reset(struct endpoint *ep, const char *why)
+{
+	struct mux_stream	*st = ep->ep_stream;
+
+	/* The stream first: the endpoint's cut may free nothing it needs. */
+	if (st != NULL) {
+		ep->ep_stream = NULL;
+		mux_stream_set_udata(st, NULL);
+		mux_stream_reset(st);
+	}
+	ep->ep_cut = 1;
+	if (ep->ep_ops->cut != NULL)
+		ep->ep_ops->cut(ep, why, MUX_CUT_RESET);
+}
+
+/*
+ * The session's endpoints hold more than they may: reset the ones that
+ * hold the most until the total is back under the limit.  Those are the
+ * streams whose readers do not keep up, not whoever received last.
+ */
+static void
+held_enforce(struct session *s)
+{
+	struct endpoint	*ep, *big;
+	int		 rounds = 0;
+
+	while (s->s_cfg.sc_held_max > 0 && s->s_held > s->s_cfg.sc_held_max &&
+	    rounds++ < 1024) {
+		big = NULL;
+		for (ep = s->s_eps; ep != NULL; ep = ep->ep_next)
+			if (big == NULL || ep->ep_held > big->ep_held)
+				big = ep;
+		if (big == NULL || big->ep_held == 0)
+			break;
+		endpoint_reset(big, "session buffer full");
+		/* Whatever cut did, it holds nothing for this session now. */
+		if (big->ep_sess == s)
+			endpoint_detach(big);
+	}
+}
+
+void
+endpoint_held(struct endpoint *ep, long delta)
+{
+	ep->ep_held += delta;
+	if (ep->ep_sess == NULL)
+		return;
+	ep->ep_sess->s_held += delta;
+	if (delta > 0)
+		held_enforce(ep->ep_sess);
+}
+
+/* ---- mux handlers ---- */
+
+static struct endpoint *
+ep_of(struct mux_stream *st)
+{
+	return mux_stream_udata(st);
+}
+
+static void
+h_opened(void *arg, struct mux_stream *st, int type, uint32_t len)
+{
+	struct session	*s = arg;
+
+	if (s->s_state != SS_OPEN || s->s_ops->opened == NULL) {
+		mux_stream_reset(st);
+		return;
+	}
+	s->s_ops->opened(s->s_owner, st, type, len);
+}
+
+static void
+h_acked(void *arg, struct mux_stream *st)
+{
+	struct endpoint	*ep = ep_of(st);
+
+	(void)arg;
+	if (ep != NULL && ep->ep_ops->acked != NULL)
+		ep->ep_ops->acked(ep);
+}
+
+static void
+h_data(void *arg, struct mux_stream *st, const uint8_t *p, size_t n)
+{
+	struct endpoint	*ep = ep_of(st);
+
+	(void)arg;
+	if (ep != NULL)
+		ep->ep_ops->data(ep, p, n);
+	else
+		mux_stream_consumed(st, n);
+}
+
+static void
+h_fin(void *arg, struct mux_stream *st)
+{
+	struct endpoint	*ep = ep_of(st);
+
+	(void)arg;
+	if (ep != NULL)
+		ep->ep_ops->fin(ep);
+}
+
+static void
+h_writable(void *arg, struct mux_stream *st)
+{
+	struct endpoint	*ep = ep_of(st);
+
+	(void)arg;
+	if (ep != NULL && ep->ep_ops->writable != NULL)
+		ep->ep_ops->writable(ep);
+}
+
+static void
+h_reset(void *arg, struct mux_stream *st, const char *why, int cut)
+{
+	struct endpoint	*ep = ep_of(st);
+
+	(void)arg;
+	if (ep == NULL)
+		return;
+	ep->ep_cut = 1;
+	if (ep->ep_ops->cut != NULL)
+		ep->ep_ops->cut(ep, why, cut);
+}
+
+static void
+h_closed(void *arg, struct mux_stream *st)
+{
+	struct endpoint	*ep = ep_of(st);
+
+	(void)arg;
+	if (ep == NULL)
+		return;
+	ep->ep_stream = NULL;
+	mux_stream_set_udata(st, NULL);
+	if (ep->ep_ops->closed != NULL)
+		ep->ep_ops->closed(ep);
+}
+
+static void
+h_pong(void *arg, uint32_t id, uint64_t rtt)
+{
+	struct session	*s = arg;
+
+	if (s->s_ops->pong != NULL)
+		s->s_ops->pong(s->s_owner, id, rtt);
+}
+
+static void
+h_goaway(void *arg, uint32_t code)
+{
+	struct session	*s = arg;
+
+	if (s->s_ops->goaway != NULL)
+		s->s_ops->goaway(s->s_owner, code);
+}
+
+/*
+ * The mux died of itself (a protocol error, silence, a GoAway with an
+ * error) or through session_abort(): the GoAway we owe is in its output,
+ * which is written before the connection closes.
+ */
+static void
+h_error(void *arg, const char *why)
+{
+	struct session	*s = arg;
+
+	if (s->s_ops->ending != NULL)
+		s->s_ops->ending(s->s_owner);
+	if (s->s_state == SS_OPEN || s->s_state == SS_FINISHING) {
+		s->s_state = SS_FAILING;
+		if (s->s_why[0] == '\0')
+			snprintf(s->s_why, sizeof(s->s_why), "%s", why);
+		ev_timer_at(&s->s_linger, ev_now() + s->s_cfg.sc_linger_ms);
+		if (s->s_ops->failed != NULL)
+			s->s_ops->failed(s->s_owner, why);
+	}
+}
+
+static const struct mux_handlers session_handlers = {
+	.opened = h_opened,
+	.acked = h_acked,
+	.data = h_data,
+	.fin = h_fin,
+	.writable = h_writable,
+	.reset = h_reset,
+	.closed = h_closed,
+	.pong = h_pong,
+	.goaway = h_goaway,
+	.error = h_error,
+};
+
+/* ---- life ---- */
+
+static void
+session_timer_fire(void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->s_state == SS_OPEN || s->s_state == SS_FINISHING)
+		mux_tick(s->s_mux, ev_now());
+}
+
+/* Writing what we owed, or awaiting the peer's EOF, took too long. */
+static void
+session_linger_fire(void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->s_state == SS_FINISHING)
+		session_done(s, MUX_CUT_EOF, NULL);
+	else if (s->s_state == SS_FAILING)
+		session_done(s, MUX_CUT_ERROR, NULL);
+}
+
+struct session *
+session_new(int fd, const struct session_config *cfg,
+    const struct session_ops *ops, void *owner, uint8_t *rbuf,
+    size_t rbuf_size)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->s_fd = fd;
+	s->s_cfg = *cfg;
+	s->s_ops = ops;
+	s->s_owner = owner;
+	s->s_rbuf = rbuf;
+	s->s_rbuf_size = rbuf_size;
+	s->s_state = SS_OPEN;
+	ev_timer_init(&s->s_timer, session_timer_fire, s);
+	ev_timer_init(&s->s_linger, session_linger_fire, s);
+	if ((s->s_mux = mux_new(&cfg->sc_mux, &session_handlers, s,
+	    ev_now())) == NULL) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	net_nodelay(fd);
+	net_notsent_lowat(fd, SESSION_NOTSENT_LOWAT);
+	if (ev_add(fd, EV_READ, session_io, s) == -1) {
+		mux_free(s->s_mux);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+session_free(struct session *s)
+{
+	struct endpoint	*ep;
+
+	if (s == NULL)
+		return;
+	while ((ep = s->s_eps) != NULL) {
+		ep->ep_stream = NULL;
+		endpoint_detach(ep);
+	}
+	ev_timer_cancel(&s->s_timer);
+	ev_timer_cancel(&s->s_linger);
+	if (s->s_fd != -1) {
+		ev_del(s->s_fd);
+		close(s->s_fd);
+	}
+	mux_free(s->s_mux);
+	free(s);
+}
+
+/*
+ * The session is over.  Streams still open are cut as said; endpoints
+ * that outlived their streams (delivering what they hold) hear that the
+ * session ended in good order, whatever ended it: their streams did.
+ */
+static void
+session_done(struct session *s, int cut, const char *why)
+{
+	struct endpoint	*ep;
+
+	if (s->s_state == SS_DONE)
+		return;
+	if (why != NULL && s->s_why[0] == '\0')
+		snprintf(s->s_why, sizeof(s->s_why), "%s", why);
+	s->s_state = SS_DONE;
+	ev_timer_cancel(&s->s_linger);
+	ev_timer_cancel(&s->s_timer);
+	if (s->s_fd != -1)
+		ev_set(s->s_fd, 0);
+	mux_close(s->s_mux, cut, s->s_why[0] ? s->s_why : "session ended");
+	while ((ep = s->s_eps) != NULL) {
+		if (!ep->ep_cut) {
+			ep->ep_cut = 1;
+			if (ep->ep_ops->cut != NULL)
+				ep->ep_ops->cut(ep, s->s_why, MUX_CUT_EOF);
+		}
+		if (s->s_eps == ep)
+			endpoint_detach(ep);
+	}
+}
+
+void
+session_finish(struct session *s, const char *why)
+{
+	if (s->s_state != SS_OPEN)
+		return;
+	s->s_state = SS_FINISHING;
+	if (why != NULL && s->s_why[0] == '\0')
+		snprintf(s->s_why, sizeof(s->s_why), "%s", why);
+	ev_timer_at(&s->s_linger, ev_now() + s->s_cfg.sc_linger_ms);
+}
+
+void
+session_drop(struct session *s, const char *why)
+{
+	session_done(s, MUX_CUT_ERROR, why);
+}
+
+void
+session_abort(struct session *s, uint32_t code, const char *why)
+{
+	if (s->s_state != SS_OPEN && s->s_state != SS_FINISHING)
+		return;
+	snprintf(s->s_why, sizeof(s->s_why), "%s", why);
+	mux_abort(s->s_mux, code, why);
+}
+
+int
+session_ping(struct session *s, uint32_t id)
+{
+	if (s->s_state != SS_OPEN)
+		return -1;
+	return mux_ping(s->s_mux, id, ev_now());
+}
+
+int
+session_alive(const struct session *s)
+{
+	return s->s_state == SS_OPEN;
+}
+
+/* ---- I/O ---- */
+
+static void
+session_read(struct session *s)
+{
+	char	 buf[160];
+	ssize_t	 n;
+	int	 i;
+
+	for (i = 0; i < SESSION_READS && s->s_state != SS_DONE; i++) {
+		n = read(s->s_fd, s->s_rbuf, s->s_rbuf_size);
+		if (n > 0) {
+			s->s_bytes_in += n;
+			/* At the end nothing more is parsed, only drained. */
+			if (s->s_state == SS_OPEN)
+				mux_input(s->s_mux, s->s_rbuf, n, ev_now());
+			if ((size_t)n < s->s_rbuf_size)
+				return;
+			continue;
+		}
+		if (n == 0) {
+			s->s_eof = 1;
+			snprintf(buf, sizeof(buf), "%s closed the connection",
+			    s->s_cfg.sc_peer);
+			session_done(s, s->s_state == SS_FAILING ?
+			    MUX_CUT_ERROR : MUX_CUT_EOF, buf);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			snprintf(buf, sizeof(buf), "read from %s: %s",
+			    s->s_cfg.sc_peer, strerror(errno));
+			session_done(s, MUX_CUT_ERROR, buf);
+		}
+		return;
+	}
+}
+
+/* Write what the mux has; 0, or -1 once the session is done. */
+static int
+session_flush(struct session *s)
+{
+	struct iovec	 iov[MUX_IOV_MAX];
+	char		 buf[160];
+	size_t		 total;
+	ssize_t		 n;
+	int		 niov, rounds = 0;
+
+	for (;;) {
+		if (s->s_state == SS_DONE || s->s_shut)
+			return -1;
+		niov = MUX_IOV_MAX;
+		total = mux_output_iov(s->s_mux, iov, &niov);
+		if (total == 0) {
+			/* Producers waiting for room may add more. */
+			if (s->s_ops->drained != NULL && rounds++ < 4 &&
+			    s->s_state == SS_OPEN) {
+				s->s_ops->drained(s->s_owner);
+				if (mux_output_pending(s->s_mux))
+					continue;
+			}
+			ev_set(s->s_fd, EV_READ);
+			return 0;
+		}
+		n = writev(s->s_fd, iov, niov);
+		if (n >= 0) {
+			mux_output_done(s->s_mux, (size_t)n);
+			if ((size_t)n == total)
+				continue;
+			ev_set(s->s_fd, EV_READ | EV_WRITE);
+			return 0;
+		}
+		mux_output_done(s->s_mux, 0);
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			ev_set(s->s_fd, EV_READ | EV_WRITE);
+			return 0;
+		}
+		snprintf(buf, sizeof(buf), "write to %s: %s", s->s_cfg.sc_peer,
+		    strerror(errno));
+		session_done(s, MUX_CUT_ERROR, buf);
+		return -1;
+	}
+}
+
+static void
+session_io(int fd, uint32_t events, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	if (s->s_state == SS_DONE)
+		return;
+	if (events & EPOLLOUT)
+		session_flush(s);
+	if (s->s_state != SS_DONE && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		session_read(s);
+}
+
+void
+session_presleep(struct session *s)
+{
+	int64_t	 t;
+
+	if (s->s_state != SS_DONE) {
+		session_flush(s);
+		/* What we owed is out: end, or shut our side and await EOF. */
+		if (s->s_state == SS_FAILING && !mux_output_pending(s->s_mux))
+			session_done(s, MUX_CUT_ERROR, NULL);
+		else if (s->s_state == SS_FINISHING && !s->s_shut &&
+		    !mux_output_pending(s->s_mux)) {
+			shutdown(s->s_fd, SHUT_WR);
+			s->s_shut = 1;
+			ev_set(s->s_fd, EV_READ);
+		}
+	}
+	if (s->s_state == SS_OPEN || s->s_state == SS_FINISHING) {
+		if ((t = mux_next_timeout(s->s_mux, ev_now())) < 0)
+			ev_timer_cancel(&s->s_timer);
+		else
+			ev_timer_at(&s->s_timer, ev_now() + t);
+	}
+	if (s->s_state == SS_DONE && !s->s_ended) {
+		s->s_ended = 1;
+		/* The owner frees the session here: touch nothing after. */
+		s->s_ops->ended(s->s_owner, s->s_why[0] ? s->s_why :
+		    "session ended");
+	}
+}
