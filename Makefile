@@ -21,7 +21,7 @@ CORE	 = mux ev net log
 RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
 BACKEND	 = backend bridge hello auth $(CORE)
 
-all: $(PROGS) $(TESTS) $(BIN)/statsreader
+all: $(PROGS) $(TESTS) $(BIN)/statsreader $(BIN)/wanlink
 
 $(OBJ)/%.o: src/%.c include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -45,6 +45,10 @@ $(BIN)/statsreader: $(OBJ)/statsreader.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(OBJ)/statsreader.o: tests/lib/statsreader.c include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+# The WAN link emulator of tests/wan (a test tool, not installed).
+$(BIN)/wanlink: tests/wan/wanlink.c | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ \
+	    tests/wan/wanlink.c -lm -pthread
 $(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
@@ -143,7 +147,7 @@ fuzz-cov:
 
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
-	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
+	    $(TESTS) $(BIN)/statsreader $(BIN)/wanlink $(BIN)/bench-results.jsonl \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
 .PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
