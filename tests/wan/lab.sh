@@ -30,6 +30,9 @@
 #                       the shell that calls wanlab_up)
 #   WANLAB_CC           TCP congestion control to set in both namespaces
 #                       (default: keep what a new namespace inherits)
+#   WANLAB_REALTIME     1 (default): wanlink runs under SCHED_FIFO, so
+#                       other work on the machine does not delay its
+#                       releases; 0: an ordinary process
 #
 # Clean-up never depends on the caller behaving: a keeper process holds
 # wanlink in the foreground and, however wanlink ends (wanlab_down, its
@@ -57,6 +60,9 @@ WANLAB_TXQLEN=10000
 
 wanlab_say() { printf 'wanlab: %s\n' "$*" >&2; }
 
+# Every function may be called under set -e (bats tests): each turns it
+# off for itself ("local -") and returns a status that means what it says.
+
 # wanlab_wait SECS CMD...: poll CMD until it succeeds; 1 after SECS.
 wanlab_wait() {
 	local limit=$1 deadline
@@ -69,6 +75,8 @@ wanlab_wait() {
 }
 
 wanlab_check() {
+	local -
+	set +e
 	if [ "$(id -u)" != 0 ]; then
 		echo "the WAN lab needs root (network namespaces, TUN devices)"
 		return 1
@@ -102,29 +110,34 @@ wanlab_check() {
 # wanlab__destroy NS...: end every process in the namespaces, delete them.
 # Only labs' own namespaces are passed here, so what runs in them is ours.
 wanlab__destroy() {
+	local -
+	set +e
 	local ns pids deadline
 	for ns in "$@"; do
 		[ -e "/run/netns/$ns" ] || continue
-		pids=$(ip netns pids "$ns" 2>/dev/null)
-		[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+		pids=$(ip netns pids "$ns" 2>/dev/null) || true
+		[ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
 	done
 	deadline=$((SECONDS + 5))
 	for ns in "$@"; do
 		[ -e "/run/netns/$ns" ] || continue
 		while pids=$(ip netns pids "$ns" 2>/dev/null) && [ -n "$pids" ]; do
 			if ((SECONDS >= deadline)); then
-				kill -KILL $pids 2>/dev/null
+				kill -KILL $pids 2>/dev/null || true
 				sleep 0.05
 				continue
 			fi
 			sleep 0.02
 		done
-		ip netns del "$ns" 2>/dev/null
+		ip netns del "$ns" 2>/dev/null || true
 	done
+	return 0
 }
 
 # wanlab_reap: labs whose owner (the PID in their name) has exited.
 wanlab_reap() {
+	local -
+	set +e
 	local ns owner
 	for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }' |
 	    grep -E '^wanlab-[0-9]+-[0-9]+-(near|far)$'); do
@@ -141,7 +154,9 @@ wanlab_reap() {
 wanlab__keeper() {
 	local wl=
 	trap '[ -n "$wl" ] && kill -TERM "$wl" 2>/dev/null' INT TERM HUP
-	"$WANLAB_WANLINK" --owner "$WANLAB_OWNER" \
+	local rt=
+	[ "${WANLAB_REALTIME:-1}" = 1 ] && rt=--realtime
+	"$WANLAB_WANLINK" --owner "$WANLAB_OWNER" $rt \
 	    --max-seconds "$WANLAB_MAX_SECONDS" "$@" \
 	    "$WANLAB_NEAR" "$WANLAB_DEV" "$WANLAB_FAR" "$WANLAB_DEV" \
 	    >"$WANLAB_DIR/wanlink.out" 2>"$WANLAB_DIR/wanlink.err" &
@@ -173,7 +188,7 @@ wanlab__ns_setup() {
 	ip -n "$ns" link set "$WANLAB_DEV" up || return 1
 	# An IPv4 lab: no router solicitations or DAD in the counters.
 	ip netns exec "$ns" sysctl -qw \
-	    "net.ipv6.conf.$WANLAB_DEV.disable_ipv6=1" 2>/dev/null
+	    "net.ipv6.conf.$WANLAB_DEV.disable_ipv6=1" 2>/dev/null || true
 	if [ -n "${WANLAB_CC:-}" ]; then
 		ip netns exec "$ns" sysctl -qw \
 		    "net.ipv4.tcp_congestion_control=$WANLAB_CC" || {
@@ -187,6 +202,8 @@ wanlab__ns_setup() {
 }
 
 wanlab_up() {
+	local -
+	set +e
 	WANLAB_OWNER=${WANLAB_OWNER:-$BASHPID}
 	WANLAB_MAX_SECONDS=${WANLAB_MAX_SECONDS:-1200}
 	WANLAB_ARGS="$*"
@@ -222,6 +239,8 @@ wanlab_near() { ip netns exec "$WANLAB_NEAR" "$@"; }
 wanlab_far() { ip netns exec "$WANLAB_FAR" "$@"; }
 
 wanlab_spawn() {
+	local -
+	set +e
 	local side=$1 name=$2 ns
 	shift 2
 	case $side in
@@ -237,8 +256,10 @@ wanlab_spawn() {
 
 # wanlab_stats: the counters now, "wanlink: stats DIR k=v..." lines.
 wanlab_stats() {
+	local -
+	set +e
 	local before
-	before=$(grep -c '^wanlink: cpu' "$WANLAB_DIR/wanlink.out")
+	before=$(grep -c '^wanlink: cpu' "$WANLAB_DIR/wanlink.out" || true)
 	kill -USR1 "$WANLAB_WANLINK_PID" 2>/dev/null || return 1
 	wanlab_wait 5 wanlab__more_than "$before" || return 1
 	grep -E '^wanlink: (stats|cpu)' "$WANLAB_DIR/wanlink.out" | tail -n 3
@@ -260,6 +281,8 @@ wanlab_stat() {
 }
 
 wanlab_info() {
+	local -
+	set +e
 	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "kernel: $(uname -sr)"
@@ -276,6 +299,8 @@ wanlab_info() {
 }
 
 wanlab_down() {
+	local -
+	set +e
 	local pid deadline
 	[ -n "${WANLAB_DIR:-}" ] && [ -d "$WANLAB_DIR" ] || return 0
 	for pid in $(cat "$WANLAB_DIR/pids" 2>/dev/null); do
@@ -322,6 +347,8 @@ wanlab_down() {
 # $WANLAB_NEAR_IP:PORT reach 127.0.0.1:PORT (for servers that bind only the
 # loopback address, such as the Go interop relay).  Needs nft.
 wanlab_forward_local() {
+	local -
+	set +e
 	command -v nft >/dev/null 2>&1 || return 1
 	wanlab_near sysctl -qw "net.ipv4.conf.$WANLAB_DEV.route_localnet=1" &&
 	wanlab_near nft -f - <<EOF
