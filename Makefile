@@ -11,6 +11,8 @@ BIN	 = bin
 OBJ	 = $(BIN)/obj
 FUZZ_SECONDS ?= 60
 PORT	?= 9000
+# The Go programs on hashicorp/yamux (bench-wan compares with them).
+INTEROP	?= ../shared/interop
 
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench
@@ -21,7 +23,7 @@ CORE	 = mux session conn ev net log
 RELAY_O	 = relay master worker proc stats hello auth $(CORE)
 BACKEND	 = backend hello auth $(CORE)
 
-all: $(PROGS) $(TESTS) $(BIN)/statsreader
+all: $(PROGS) $(TESTS) $(BIN)/statsreader $(BIN)/wanlink
 
 $(OBJ)/%.o: src/%.c include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -45,6 +47,10 @@ $(BIN)/statsreader: $(OBJ)/statsreader.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(OBJ)/statsreader.o: tests/lib/statsreader.c include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+# The WAN link emulator of tests/wan (a test tool, not installed).
+$(BIN)/wanlink: tests/wan/wanlink.c | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ \
+	    tests/wan/wanlink.c -lm -pthread
 $(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
@@ -69,6 +75,15 @@ bench: $(PROGS) $(BIN)/nostats/relay
 bench-quick: $(PROGS) $(BIN)/nostats/relay
 	bash tests/bench/run.sh --quick
 	bash tests/bench/stats_cost.sh --quick
+
+# The relay over an emulated WAN link (50 ms, 200 Mbit/s, 0 and 0.1 %
+# loss): tests/wan/bench.sh, about 14 minutes; -quick is a smoke run.
+bench-wan: $(PROGS) $(BIN)/wanlink
+	-$(MAKE) -C $(INTEROP) OUT="$(CURDIR)/$(BIN)/interop" >/dev/null 2>&1
+	bash tests/wan/bench.sh
+bench-wan-quick: $(PROGS) $(BIN)/wanlink
+	-$(MAKE) -C $(INTEROP) OUT="$(CURDIR)/$(BIN)/interop" >/dev/null 2>&1
+	bash tests/wan/bench.sh --quick
 
 test: all
 	@sh tests/run.sh $(TESTS)
@@ -143,7 +158,7 @@ fuzz-cov:
 
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
-	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
+	    $(TESTS) $(BIN)/statsreader $(BIN)/wanlink $(BIN)/bench-results.jsonl $(BIN)/wan-results.jsonl \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
-.PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
+.PHONY: all run test bench bench-quick bench-wan bench-wan-quick asan fuzz fuzz-cov install uninstall clean
