@@ -27,6 +27,8 @@ struct backend_config {
 	unsigned	 keepalive_s;
 	unsigned	 connect_timeout_ms;
 	uint32_t	 window;
+	uint32_t	 window_max;
+	size_t		 window_budget;
 	unsigned	 buffer;		/* I/O chunk and output limit */
 	uint8_t		 secret[1024];		/* --secret-file */
 	size_t		 secret_len;
@@ -79,7 +81,7 @@ extern const char backend_options_help[];
 enum {
 	BOPT_NAME = 1000, BOPT_PORT, BOPT_RECONNECT, BOPT_NO_RECONNECT,
 	BOPT_KEEPALIVE, BOPT_CONNECT_TIMEOUT, BOPT_WINDOW, BOPT_BUFFER,
-	BOPT_SECRET,
+	BOPT_SECRET, BOPT_WINDOW_MAX, BOPT_WINDOW_BUDGET,
 };
 #define BACKEND_LONGOPTS \
 	{ "name",		required_argument, NULL, BOPT_NAME }, \
@@ -89,6 +91,8 @@ enum {
 	{ "keepalive",		required_argument, NULL, BOPT_KEEPALIVE }, \
 	{ "connect-timeout",	required_argument, NULL, BOPT_CONNECT_TIMEOUT }, \
 	{ "window",		required_argument, NULL, BOPT_WINDOW }, \
+	{ "window-max",		required_argument, NULL, BOPT_WINDOW_MAX }, \
+	{ "window-budget",	required_argument, NULL, BOPT_WINDOW_BUDGET }, \
 	{ "buffer",		required_argument, NULL, BOPT_BUFFER }, \
 	{ "secret-file",	required_argument, NULL, BOPT_SECRET }
 

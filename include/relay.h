@@ -40,6 +40,8 @@ struct relay_config {
 	unsigned		 linger_s;
 	unsigned		 buffer;	/* I/O chunk */
 	uint32_t		 window;	/* per-stream receive window */
+	uint32_t		 window_max;	/* ... grown up to this */
+	size_t			 window_budget;	/* growth, all streams */
 	unsigned		 max_pending;	/* connections not registered yet */
 	unsigned		 max_unacked;
 	size_t			 session_buffer;

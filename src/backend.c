@@ -59,7 +59,13 @@ const char backend_options_help[] =
 "      --no-reconnect         exit when the session ends\n"
 "      --keepalive SECS       ping the relay every SECS, 0 = off (default 30)\n"
 "      --connect-timeout MS   timeout of every connect (default 5000)\n"
-"      --window BYTES         per-stream receive window (default 262144)\n"
+"      --window BYTES         per-stream receive window to start with\n"
+"                             (default 262144)\n"
+"      --window-max BYTES     a stream's window grows up to this when its\n"
+"                             reader keeps up over a long link\n"
+"                             (default 16777216)\n"
+"      --window-budget BYTES  growth of all windows of the session\n"
+"                             together (default 67108864)\n"
 "      --buffer BYTES         I/O chunk size (default 262144)\n"
 "      --secret-file FILE     prove the relay's shared secret in FILE\n"
 "                             (mode 600) when registering (default: none)\n";
@@ -72,6 +78,8 @@ backend_config_default(struct backend_config *c, const char *progname)
 	c->keepalive_s = 30;
 	c->connect_timeout_ms = 5000;
 	c->window = MUX_INITIAL_WINDOW;
+	c->window_max = 16u * 1024 * 1024;
+	c->window_budget = 64u * 1024 * 1024;
 	c->buffer = 256 * 1024;
 }
 
@@ -119,6 +127,18 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 		    &v) == -1)
 			goto bad;
 		c->window = v;
+		return 1;
+	case BOPT_WINDOW_MAX:
+		opt = "--window-max";
+		if (net_parse_uint(arg, MUX_INITIAL_WINDOW, 1u << 30, &v) == -1)
+			goto bad;
+		c->window_max = v;
+		return 1;
+	case BOPT_WINDOW_BUDGET:
+		opt = "--window-budget";
+		if (net_parse_uint(arg, 0, 1ul << 34, &v) == -1)
+			goto bad;
+		c->window_budget = v;
 		return 1;
 	case BOPT_SECRET: {
 		const char *why;
@@ -427,6 +447,9 @@ session_once(int *was_registered)
 	}
 	session_config_default(&sc, MUX_CLIENT);
 	sc.sc_mux.recv_window = cfg->window;
+	sc.sc_mux.recv_window_max = cfg->window_max;
+	sc.sc_mux.recv_budget = cfg->window_budget;
+	sc.sc_mux.clock = ev_now;
 	/* The relay decides how many clients a tunnel takes. */
 	sc.sc_mux.max_streams = 1000000;
 	sc.sc_mux.keepalive_ms = (uint64_t)cfg->keepalive_s * 1000;

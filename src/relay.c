@@ -63,7 +63,13 @@ help(void)
 "                             flood (default 1000)\n"
 "      --linger SECS          keep a named backend's tunnel port open this\n"
 "                             long after its session ends (default 30)\n"
-"      --window BYTES         per-stream receive window (default 262144)\n"
+"      --window BYTES         per-stream receive window to start with\n"
+"                             (default 262144)\n"
+"      --window-max BYTES     a stream's window grows up to this when its\n"
+"                             reader keeps up over a long link\n"
+"                             (default 16777216)\n"
+"      --window-budget BYTES  growth of all windows of a session together\n"
+"                             (default 67108864)\n"
 "      --buffer BYTES         I/O chunk size (default 262144)\n"
 "      --stats NAME           shared-memory stats segment\n"
 "                             (default /relay.PORT)\n"
@@ -97,7 +103,7 @@ enum {
 	OPT_MAXCLIENTS, OPT_MAXBACKENDS, OPT_MAXSTREAMS, OPT_LINGER,
 	OPT_WINDOW, OPT_BUFFER, OPT_STATS, OPT_MAXUNACKED, OPT_MAXPENDING,
 	OPT_SESSIONBUF, OPT_STREAMRATE, OPT_SECRET, OPT_USER, OPT_PIDFILE,
-	OPT_LOGFILE, OPT_DRAIN,
+	OPT_LOGFILE, OPT_DRAIN, OPT_WINDOWMAX, OPT_WINDOWBUDGET,
 };
 
 static int
@@ -151,6 +157,8 @@ main(int argc, char *argv[])
 		{ "max-streams",	required_argument, NULL, OPT_MAXSTREAMS },
 		{ "linger",		required_argument, NULL, OPT_LINGER },
 		{ "window",		required_argument, NULL, OPT_WINDOW },
+		{ "window-max",		required_argument, NULL, OPT_WINDOWMAX },
+		{ "window-budget",	required_argument, NULL, OPT_WINDOWBUDGET },
 		{ "buffer",		required_argument, NULL, OPT_BUFFER },
 		{ "stats",		required_argument, NULL, OPT_STATS },
 		{ "max-unacked",	required_argument, NULL, OPT_MAXUNACKED },
@@ -186,6 +194,8 @@ main(int argc, char *argv[])
 	cfg.max_streams = 65536;
 	cfg.linger_s = 30;
 	cfg.window = MUX_INITIAL_WINDOW;
+	cfg.window_max = 16u * 1024 * 1024;
+	cfg.window_budget = 64u * 1024 * 1024;
 	cfg.buffer = 256 * 1024;
 	cfg.max_pending = 64;
 	cfg.max_unacked = 256;
@@ -256,6 +266,17 @@ main(int argc, char *argv[])
 			    64u * 1024 * 1024, &v) == -1)
 				return bad_value("--window", optarg);
 			cfg.window = v;
+			break;
+		case OPT_WINDOWMAX:
+			if (net_parse_uint(optarg, MUX_INITIAL_WINDOW,
+			    1u << 30, &v) == -1)
+				return bad_value("--window-max", optarg);
+			cfg.window_max = v;
+			break;
+		case OPT_WINDOWBUDGET:
+			if (net_parse_uint(optarg, 0, 1ul << 34, &v) == -1)
+				return bad_value("--window-budget", optarg);
+			cfg.window_budget = v;
 			break;
 		case OPT_BUFFER:
 			if (net_parse_uint(optarg, 1024, 16u * 1024 * 1024,

@@ -738,6 +738,9 @@ worker_backend(int fd, const struct proc_msg *m)
 
 	session_config_default(&sc, MUX_SERVER);
 	sc.sc_mux.recv_window = w.cfg->window;
+	sc.sc_mux.recv_window_max = w.cfg->window_max;
+	sc.sc_mux.recv_budget = w.cfg->window_budget;
+	sc.sc_mux.clock = ev_now;
 	sc.sc_mux.max_streams = w.cfg->max_streams;
 	sc.sc_mux.keepalive_ms = 0;		/* bk_ka_fire() */
 	sc.sc_mux.ping_timeout_ms = w.cfg->alive_timeout_ms;
