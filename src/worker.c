@@ -25,6 +25,7 @@
 #include "net.h"
 #include "proc.h"
 #include "relay.h"
+#include "sandbox.h"
 #include "stats.h"
 
 enum wstate { WS_IDLE, WS_REGISTERING, WS_WAIT_PORT, WS_REFUSING,
@@ -65,6 +66,9 @@ static struct {
 	uint64_t		 since;
 	const char		*end;
 	char			 end_buf[160];
+	/* Issue 12: why registering failed, for the master to log. */
+	char			 idle_why[PROC_REASON_MAX];
+	uint32_t		 idle_flags;
 } w;
 
 static void	worker_session_end(const char *why);
@@ -195,6 +199,13 @@ reg_request_port(const struct hello *h)
 		snprintf(m.pm_name, sizeof(m.pm_name), "%s", h->h_name);
 		snprintf(w.name, sizeof(w.name), "%s", h->h_name);
 	}
+	/* Issue 12: the master checks the verified nonce for replays. */
+	if (h != NULL && h->h_auth && w.cfg->secret_len > 0 &&
+	    auth_unhex(h->h_nonce, AUTH_NONCE_HEX, m.pm_nonce) ==
+	    AUTH_NONCE_LEN) {
+		m.pm_flags |= PROC_F_AUTH;
+		m.pm_ts = h->h_ts;
+	}
 	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", w.addr);
 	w.state = WS_WAIT_PORT;
 	if (proc_send(w.chan, &m, -1) == -1)
@@ -206,7 +217,9 @@ static void	reg_refuse_quiet(const char *);
 static void
 reg_refuse(const char *why)
 {
-	log_info("backend %s refused: %s", w.addr, why);
+	/* Issue 12: the master logs it, rate-limited (was log_info here). */
+	snprintf(w.idle_why, sizeof(w.idle_why), "%s", why);
+	w.idle_flags = PROC_F_REFUSED;
 	reg_refuse_quiet(why);
 }
 
@@ -232,18 +245,16 @@ reg_refuse_quiet(const char *why)
 
 /*
  * The proof of the shared secret: an HMAC over a fresh nonce, a timestamp
- * and what the backend asks for, each nonce accepted once (the cache is
- * shared by all workers).  The reason stays in the debug log; the backend
- * learns only that it failed.
+ * and what the backend asks for.  Each nonce is accepted once: the master
+ * checks that (reg_request_port passes it on).  The reason stays in the
+ * debug log; the backend learns only that it failed.
  */
 static int
 reg_authenticate(const struct hello *h)
 {
 	uint8_t		 nonce[AUTH_NONCE_LEN];
-	struct timespec	 now;
 	const char	*why = "no proof of the secret";
 
-	clock_gettime(CLOCK_REALTIME, &now);
 	if (!h->h_auth)
 		goto fail;
 	why = "wrong proof of the secret";
@@ -251,13 +262,12 @@ reg_authenticate(const struct hello *h)
 	    !auth_verify(w.cfg->secret, w.cfg->secret_len, h->h_ts,
 	    h->h_nonce, h->h_name, h->h_port, h->h_mac))
 		goto fail;
-	if (auth_replay_check(w.cfg->replay, (uint64_t)now.tv_sec, h->h_ts,
-	    nonce, AUTH_WINDOW, &why) == -1)
-		goto fail;
 	return 0;
 fail:
 	log_debug("backend %s: %s", w.addr, why);
-	log_warnx("backend %s: authentication failed", w.addr);
+	/* Issue 12: the master logs it, rate-limited (was log_warnx here). */
+	snprintf(w.idle_why, sizeof(w.idle_why), "authentication failed");
+	w.idle_flags = PROC_F_REFUSED | PROC_F_AUTHFAIL;
 	reg_refuse_quiet("authentication failed");
 	return -1;
 }
@@ -272,7 +282,7 @@ reg_hello_data(const uint8_t *p, size_t len)
 	if (w.state != WS_REGISTERING || !w.reg_hello)
 		return;
 	if (len > HELLO_MAX - w.hello_len) {
-		log_warnx("backend %s: registration hello too long", w.addr);
+		/* Issue 12: logged by the master (was log_warnx here too). */
 		reg_refuse("registration hello too long");
 		return;
 	}
@@ -326,6 +336,13 @@ reg_port_ok(int fd, const struct proc_msg *m)
 	r.pm_port = w.port;
 	if (proc_send(w.chan, &r, -1) == -1)
 		fatal("channel to master");
+	/*
+	 * Issue 12: this worker serves this backend until it exits and will
+	 * verify no other: it has no more use for the secret.
+	 */
+	explicit_bzero(w.cfg->secret, sizeof(w.cfg->secret));
+	w.cfg->secret_len = 0;
+	sandbox_test_violation(w.name);		/* test hook, see sandbox.h */
 }
 
 /* ---- mux handlers ---- */
@@ -362,8 +379,11 @@ h_opened(void *arg, struct mux_stream *s, int syn_type)
 			w.reg_hello = 1;	/* our own backends */
 		else if (w.cfg->secret_len > 0) {
 			/* A plain yamux client cannot prove the secret. */
-			log_warnx("backend %s: authentication failed "
-			    "(registration without a hello)", w.addr);
+			/* Issue 12: the master logs it (was log_warnx). */
+			snprintf(w.idle_why, sizeof(w.idle_why),
+			    "authentication failed (registration without a "
+			    "hello)");
+			w.idle_flags = PROC_F_REFUSED | PROC_F_AUTHFAIL;
 			reg_refuse_quiet("authentication failed");
 		} else
 			reg_request_port(NULL);	/* a plain yamux client */
@@ -657,9 +677,11 @@ worker_session_end(const char *why)
 	refused = w.state == WS_REFUSING;
 	if (refused)
 		log_debug("backend %s: %s", w.addr, why);	/* said already */
-	else
-		log_warnx("backend %s dropped before registering: %s", w.addr,
-		    why);
+	else {
+		/* Issue 12: the master logs it, rate-limited (was log_warnx). */
+		snprintf(w.idle_why, sizeof(w.idle_why), "%s", why);
+		w.idle_flags = 0;
+	}
 	mux_free(w.mux);
 	w.mux = NULL;
 	w.bridges.bs_mux = NULL;
@@ -683,8 +705,12 @@ worker_session_end(const char *why)
 	log_set_role("worker");
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_IDLE;
-	if (refused)
-		m.pm_flags = PROC_F_REFUSED;
+	/* Issue 12: the reason, for the master's log. */
+	m.pm_flags = w.idle_flags;
+	snprintf(m.pm_reason, sizeof(m.pm_reason), "%s", w.idle_why[0] ?
+	    w.idle_why : "registration failed");
+	w.idle_why[0] = '\0';
+	w.idle_flags = 0;
 	if (proc_send(w.chan, &m, -1) == -1)
 		fatal("channel to master");
 }
@@ -814,6 +840,8 @@ worker_chan(int fd, uint32_t events, void *arg)
 void
 worker_main(struct relay_config *cfg, int chan)
 {
+	const char	*why;
+
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.chan = chan;
@@ -847,6 +875,9 @@ worker_main(struct relay_config *cfg, int chan)
 	if (ev_add(chan, EV_READ, worker_chan, NULL) == -1)
 		fatal("ev_add channel");
 	ev_set_presleep(worker_presleep, NULL);
+	/* Issue 12: from here on, only the system calls of sandbox.c. */
+	if (sandbox_worker_enter(&why) == -1)
+		fatal("cannot enter the sandbox: %s", why);
 	for (;;)
 		ev_run_once(-1);
 }
