@@ -17,6 +17,9 @@ setup() {
 teardown() {
 	common_teardown
 	rm -f "/dev/shm/$SHM_TAG" "/dev/shm/$SHM_TAG".*
+	if [ -n "${NETNS:-}" ]; then
+		ip netns del "$NETNS" 2>/dev/null || true
+	fi
 }
 
 need_root() {
@@ -454,6 +457,43 @@ uid_of() { awk '/^Uid:/ { print $3 }' "/proc/$1/status"; }
 	# None of the attacker's connections ever reached a worker.
 	run grep -c 'handed to worker\|127\.0\.0\.2.*dropped before registering: session' "$RELAY_LOG"
 	[ "$output" -eq 0 ]
+}
+
+@test "control port: IPv6 addresses count per /64 against --max-pending-per-addr (in a network namespace)" {
+	need_root
+	command -v ip >/dev/null || skip "iproute2 is not installed"
+	NETNS="relay-hardening-$$"
+	ip netns add "$NETNS" 2>/dev/null || { NETNS=; skip "cannot create a network namespace"; }
+	local a
+	ip -n "$NETNS" link set lo up
+	for a in 2001:db8::1 2001:db8::2 2001:db8::3 2001:db8:0:1::1; do
+		ip -n "$NETNS" addr add "$a/64" dev lo nodad
+	done
+	RELAY_LOG="$BATS_TEST_TMPDIR/relay.log"
+	ip netns exec "$NETNS" "$BIN/relay" --prefork 1 -l 2001:db8::1 0 \
+	    >"$RELAY_LOG" 2>&1 3>&- &
+	RELAY_PID=$!
+	track "$RELAY_PID"
+	wait_until 10 file_has 'listening on' "$RELAY_LOG"
+	RELAY_PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$RELAY_LOG" | head -n 1)
+	# Two addresses of one /64 share its 8 places; another /64 has its own.
+	for a in 2001:db8::2 2001:db8::3 2001:db8:0:1::1; do
+		ip netns exec "$NETNS" timeout 20 python3 "$HARDEN" silent \
+		    2001:db8::1 "$RELAY_PORT" --source "$a" --count 8 --seconds 1.5 \
+		    --check-after 1 >"$BATS_TEST_TMPDIR/s$a.out" 2>&1 3>&- &
+		track $!
+	done
+	local n1 n2 n3
+	for a in 2001:db8::2 2001:db8::3 2001:db8:0:1::1; do
+		wait_until 10 file_has '^result' "$BATS_TEST_TMPDIR/s$a.out"
+		cat "$BATS_TEST_TMPDIR/s$a.out"
+	done
+	n1=$(sed -n 's/^held_after=//p' "$BATS_TEST_TMPDIR/s2001:db8::2.out")
+	n2=$(sed -n 's/^held_after=//p' "$BATS_TEST_TMPDIR/s2001:db8::3.out")
+	n3=$(sed -n 's/^held_after=//p' "$BATS_TEST_TMPDIR/s2001:db8:0:1::1.out")
+	[ $((n1 + n2)) -eq 8 ]
+	[ "$n3" -eq 8 ]
+	grep -q 'refused: 8 connections from its address are still registering' "$RELAY_LOG"
 }
 
 @test "control port: a connection that sends nothing is closed at --first-byte-timeout by the master, no worker involved" {
