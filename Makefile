@@ -20,7 +20,7 @@ TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
 
 CORE	 = mux session conn ev net log
-RELAY_O	 = relay master worker proc stats hello auth $(CORE)
+RELAY_O	 = relay master worker proc stats hello auth sandbox $(CORE)
 BACKEND	 = backend hello auth $(CORE)
 
 all: $(PROGS) $(TESTS) $(BIN)/statsreader $(BIN)/wanlink
@@ -118,11 +118,13 @@ $(BIN)/fuzz_auth: tests/fuzz/fuzz_auth.c src/auth.c include/auth.h
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_auth.h.o tests/fuzz/fuzz_auth.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_auth.t.o src/auth.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_auth.h.o $(BIN)/fuzz_auth.t.o
-$(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c include/proc.h
+$(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c src/hello.c include/proc.h
 	@mkdir -p $(BIN)
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proc.h.o tests/fuzz/fuzz_proc.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proc.t.o src/proc.c
-	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proc.h.o $(BIN)/fuzz_proc.t.o
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proc.t2.o src/hello.c
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proc.h.o $(BIN)/fuzz_proc.t.o \
+	    $(BIN)/fuzz_proc.t2.o
 
 # Every fuzz target for FUZZ_SECONDS each, on a copy of its seed corpus.
 fuzz: $(FUZZERS)

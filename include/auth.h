@@ -22,8 +22,9 @@
  * and port are digits only, the nonce has a fixed length, and the name is
  * whatever lies between the nonce line and the last line.
  *
- * Order of checks on the relay: hello_parse, then auth_verify, then
- * auth_replay_check.  Only a verified hello may enter the replay cache;
+ * Order of checks on the relay: hello_parse, then auth_verify (in the
+ * worker), then auth_replay_check (in the master, on the nonce and ts the
+ * worker passes on).  Only a verified hello may enter the replay cache;
  * otherwise a stranger could fill it and push out live nonces.  Any failure
  * is reported to the peer and the log as "authentication failed", nothing
  * finer, and never with the secret or the MAC.
@@ -81,8 +82,9 @@ void	 auth_nonce(uint8_t out[AUTH_NONCE_LEN]);
 /*
  * Read the secret from path into secret (cap bytes, AUTH_SECRET_MAX is the
  * intended cap), dropping one trailing "\n" or "\r\n".  Refuses anything
- * but a regular file, a file that group or others may read or write, an
- * empty secret and one longer than cap.  0, or -1 with a complete
+ * but a regular file, a file that group or others may read or write, a
+ * file that belongs to neither this user nor root, an empty secret and
+ * one longer than cap.  0, or -1 with a complete
  * message in *why ("secret file FILE must not be accessible by group or
  * others (chmod 600)"): it names the file, never the contents, and lives in
  * static storage until the next call.  On failure secret is wiped.
@@ -106,11 +108,12 @@ int	 auth_verify(const uint8_t *secret, size_t slen, uint64_t ts,
 
 /*
  * The replay cache: the nonces of the last AUTH_REPLAY_SLOTS verified
- * registrations, in memory shared by every worker.  Registrations are
- * checked in the workers, one process per backend; a cache private to each
- * worker would let a captured hello be replayed to any other worker.  So
- * the master calls auth_replay_create() (an anonymous MAP_SHARED mapping)
- * before it forks any worker, and every worker inherits it.
+ * registrations.  Workers verify the proof, but one process per backend
+ * could not share a cache without sharing memory that every worker can
+ * write (a worker that wrote a lock word or a live pid there could wedge
+ * every registration): so the master keeps the cache in its own memory.
+ * The worker sends the verified hello's nonce and timestamp with its port
+ * request, and the master calls auth_replay_check before it grants a port.
  *
  * Memory is fixed: a ring of entries in arrival order plus an open-
  * addressing index (twice as many buckets as entries, so a probe always
@@ -120,15 +123,7 @@ int	 auth_verify(const uint8_t *secret, size_t slen, uint64_t ts,
  * but the cache only stops every replay if it can hold all registrations of
  * one window (4096 entries with a 120 s window: 34 registrations a second,
  * sustained).  Raise AUTH_REPLAY_SLOTS rather than the window if
- * ar_overflows moves.
- *
- * Concurrency: a spinlock whose word holds the owner's pid.  It is held for
- * microseconds and never across a system call; a waiter spins, then
- * yields.  A worker killed (SIGKILL, the OOM killer) while holding it would
- * otherwise wedge every other worker, so a waiter that sees the owner gone
- * (kill(pid, 0) fails with ESRCH: the master has reaped it) takes the lock
- * over and empties the cache, whose index the dead owner may have left
- * half-updated (counted in ar_resets).
+ * ar_overflows moves.  One process only: there is no lock.
  */
 #define AUTH_REPLAY_SLOTS	4096	/* entries; < 65536 (uint16_t index) */
 #define AUTH_REPLAY_BUCKETS	(2 * AUTH_REPLAY_SLOTS)	/* power of two */
@@ -140,29 +135,26 @@ struct auth_replay_entry {
 };
 
 struct auth_replay {
-	int		 ar_lock;	/* owner's pid, 0 when free */
 	uint32_t	 ar_head;	/* next ring slot to fill */
 	uint32_t	 ar_count;	/* ring slots in use, holes included */
 	uint64_t	 ar_key;	/* keys the index hash */
 	uint64_t	 ar_overflows;	/* live entries dropped: cache full */
-	uint64_t	 ar_resets;	/* lock taken from a dead owner */
 	struct auth_replay_entry ar_ent[AUTH_REPLAY_SLOTS];
 	uint16_t	 ar_index[AUTH_REPLAY_BUCKETS];	/* entry + 1, 0 free */
 };
 
-/* NULL with errno set if mmap fails. */
+/* NULL with errno set if there is no memory. */
 struct auth_replay *auth_replay_create(void);
 void	 auth_replay_destroy(struct auth_replay *);
 /*
  * 0 when ts lies within now +- window_s and the nonce is new (it is then
  * recorded); -1 with *why "timestamp outside the replay window" or
- * "replayed nonce".  Safe to call from several processes at once.
+ * "replayed nonce".
  */
 int	 auth_replay_check(struct auth_replay *, uint64_t now, uint64_t ts,
 	    const uint8_t nonce[AUTH_NONCE_LEN], unsigned window_s,
 	    const char **why);
-/* Counters, for stats and logs; readable without the lock. */
+/* Live entries pushed out by a full cache, for stats and logs. */
 uint64_t auth_replay_overflows(const struct auth_replay *);
-uint64_t auth_replay_resets(const struct auth_replay *);
 
 #endif /* RELAY_AUTH_H */

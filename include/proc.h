@@ -12,6 +12,7 @@
 #define PROC_NAME_MAX		64
 #define PROC_ADDR_MAX		64
 #define PROC_REASON_MAX		128
+#define PROC_NONCE_LEN		16	/* AUTH_NONCE_LEN */
 
 enum proc_msg_type {
 	/* master -> worker */
@@ -27,16 +28,41 @@ enum proc_msg_type {
 };
 
 #define PROC_F_REFUSED	0x1	/* PROC_IDLE: the registration was refused */
+#define PROC_F_AUTHFAIL	0x2	/* PROC_IDLE: refused, no valid proof */
+#define PROC_F_AUTH	0x4	/* PROC_PORT_REQ: pm_ts, pm_nonce are set */
 
+/*
+ * The master trusts no worker: a worker parses what the internet sends and
+ * may be someone else's by now.  What a worker may send, field by field
+ * (proc_worker_msg_check; every field not listed must be zero or ""):
+ *
+ * PROC_PORT_REQ  while registering, once: pm_port (0 = any), pm_name ("" or
+ *                a name by hello_name_ok's rules), pm_addr (the numeric
+ *                address the master gave it), and with a secret
+ *                PROC_F_AUTH with the verified hello's pm_ts and pm_nonce,
+ *                which the master checks against its replay cache.
+ * PROC_REGISTERED once the port was granted: pm_port, the granted port.
+ * PROC_IDLE      while registering: pm_flags (PROC_F_REFUSED, with
+ *                PROC_F_AUTHFAIL), pm_reason (printable ASCII, not empty):
+ *                why the registration failed, which the master logs.
+ *
+ * Anything else, or a message in the wrong state, and the worker is killed.
+ */
 struct proc_msg {
 	uint32_t	 pm_type;
-	uint32_t	 pm_slot;		/* stats slot (PROC_BACKEND) */
+	uint32_t	 pm_slot;		/* stats slot (PROC_PORT_OK) */
 	uint32_t	 pm_port;		/* requested or granted port */
 	uint32_t	 pm_flags;
 	char		 pm_name[PROC_NAME_MAX];	/* backend name or "" */
 	char		 pm_addr[PROC_ADDR_MAX];	/* backend address */
 	char		 pm_reason[PROC_REASON_MAX];
+	uint64_t	 pm_ts;			/* PROC_F_AUTH: hello's ts */
+	uint8_t		 pm_nonce[PROC_NONCE_LEN];	/* and its nonce */
 };
+
+/* tests/lib/forge.py builds these by hand: keep it in step. */
+#define PROC_MSG_SIZE	296
+_Static_assert(sizeof(struct proc_msg) == PROC_MSG_SIZE, "proc_msg layout");
 
 /* A connected pair of SOCK_SEQPACKET sockets, close-on-exec. */
 int	 proc_channel(int sv[2]);
@@ -58,5 +84,12 @@ int	 proc_recv(int chan, struct proc_msg *, int *fd);
  * descriptor exactly when the type carries one.  0 or -1.
  */
 int	 proc_msg_check(const struct proc_msg *, int fd);
+/*
+ * The master's check of a message from a worker (the rules above, except
+ * the state, which only the master knows): 0, or -1 with *why naming the
+ * first field that is wrong.
+ */
+int	 proc_worker_msg_check(const struct proc_msg *, int fd,
+	    const char **why);
 
 #endif /* RELAY_PROC_H */

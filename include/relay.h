@@ -11,8 +11,6 @@
 
 #include "stats.h"
 
-struct auth_replay;
-
 #ifndef RELAY_VERSION
 #error "RELAY_VERSION comes from the Makefile (VERSION file)"
 #endif
@@ -43,6 +41,10 @@ struct relay_config {
 	uint32_t		 window_max;	/* ... grown up to this */
 	size_t			 window_budget;	/* growth, all streams */
 	unsigned		 max_pending;	/* connections not registered yet */
+	unsigned		 max_pending_addr;	/* of those, per address */
+	unsigned		 startups_start;	/* random early drop from */
+	unsigned		 startups_rate;		/* here, percent */
+	unsigned		 first_byte_ms;	/* silence before any byte */
 	unsigned		 max_unacked;
 	size_t			 session_buffer;
 	unsigned		 stream_rate;	/* opens + resets per second */
@@ -51,17 +53,28 @@ struct relay_config {
 	char			 pidfile[4096];
 	char			 log_file[4096];
 	char			 secret_file[4096];
-	char			 user[64];
+	char			 user[64];	/* the master's, after setup */
 	uid_t			 uid;		/* of user, when set */
 	gid_t			 gid;
+	/*
+	 * The workers' identity (--worker-user, or the user relay-worker
+	 * when there is one): child_setup() copies it into user, uid and
+	 * gid of the worker's copy of this structure.
+	 */
+	char			 worker_user[64];	/* "" = the master's */
+	uid_t			 worker_uid;
+	gid_t			 worker_gid;
+	gid_t			 stats_gid;	/* --stats-group, or -1 */
 	uint8_t			 secret[1024];
 	size_t			 secret_len;
-	struct auth_replay	*replay;	/* shared by all workers */
 	char			 stats_name[256];
 	struct stats		 stats;
 };
 
-/* relay.c: switch to cfg->user (workers, and a master without need). */
+/*
+ * relay.c: a worker switches to cfg->user (its own identity, see above)
+ * and gives up every capability; it can never go back.
+ */
 int	 relay_drop_privileges(const struct relay_config *);
 
 /* master.c */

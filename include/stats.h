@@ -10,8 +10,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "stats_abi.h"
+
+/* Owner and group (--stats-group) may read; nobody else. */
+#define STATS_MODE	0640
 
 struct stats {
 	struct stats_header	*st_hdr;
@@ -22,6 +26,7 @@ struct stats {
 	uint32_t		 st_max_clients;	/* header's table sizes */
 	char			 st_name[256];
 	int			 st_owner;	/* created it: unlink at the end */
+	uid_t			 st_file_uid;	/* owner of the segment's file */
 };
 
 /*
@@ -74,12 +79,23 @@ stats_set(uint64_t *counter, uint64_t v)
 void	 stats_default_name(char *, size_t, unsigned port);
 
 /*
- * Master: create (O_EXCL; a stale segment of a dead master is replaced, a
- * live one is refused), size and map the segment, fill the header.
- * Returns 0 or -1 with errno set and a reason in *why.
+ * Master: create (O_EXCL), give it to uid:gid (-1: leave as created) with
+ * mode STATS_MODE, size and map the segment, fill the header.  An existing
+ * segment is opened without blocking and only replaced when it is a
+ * regular file that belongs to the relay's user (uid, or ours when -1) and
+ * names no live relay; a live relay's is refused with EEXIST, anything
+ * else (a FIFO, a symbolic link, another user's file) with EPERM: someone
+ * may have planted it.  Returns 0 or -1 with errno set and a reason in
+ * *why (static storage).
  */
 int	 stats_create(struct stats *, const char *name, uint32_t max_backends,
-	    uint32_t max_clients, unsigned control_port, const char **why);
+	    uint32_t max_clients, unsigned control_port, uid_t uid, gid_t gid,
+	    const char **why);
+/*
+ * 1 when pid is a live process named "relay", 0 when it is not, -1 when
+ * it is alive but its name cannot be read (/proc hidden).
+ */
+int	 stats_pid_is_relay(int64_t pid);
 /*
  * Unmap; unlink too when unlink is set and this process is the master that
  * created it (a forked worker calling it with unlink set only unmaps).
@@ -130,7 +146,10 @@ stats_client_bytes(struct stats_backend *b, struct stats_client *c,
 
 /*
  * Reader (relaystat): map an existing segment read-only and check magic,
- * ABI version and sizes.  Returns 0, or -1 with a reason in *why.
+ * ABI version and sizes; a FIFO or anything but a regular file is refused
+ * without blocking.  st_file_uid says who owns it: the caller decides
+ * whether that is the relay's user.  Returns 0, or -1 with a reason in
+ * *why.
  */
 int	 stats_open_ro(struct stats *, const char *name, const char **why);
 /*

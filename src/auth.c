@@ -1,18 +1,15 @@
 /*
- * auth: SHA-256, HMAC-SHA256, the registration proof and the shared replay
+ * auth: SHA-256, HMAC-SHA256, the registration proof and the master's replay
  * cache (see auth.h for the protocol).  No library beyond libc: the relay
  * must build on a bare C toolchain.  Nothing here logs; callers report
  * "authentication failed" and nothing that could help a guesser.
  */
 #include <sys/types.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +386,17 @@ auth_load_secret(const char *path, uint8_t *secret, size_t cap,
 		    "others (chmod 600)", why);
 	}
 	/*
+	 * Its owner can rewrite it (or chmod it back): only this user or
+	 * root may own it.
+	 */
+	if (sb.st_uid != geteuid() && sb.st_uid != 0) {
+		snprintf(err, sizeof(err), "belongs to uid %lu: it must "
+		    "belong to this user (uid %lu) or root (chown)",
+		    (unsigned long)sb.st_uid, (unsigned long)geteuid());
+		close(fd);
+		return secret_fail(path, err, why);
+	}
+	/*
 	 * Read at most cap bytes into the caller's buffer, then up to three
 	 * more: a secret of exactly cap bytes may still carry "\r\n".
 	 */
@@ -511,64 +519,6 @@ _Static_assert(AUTH_REPLAY_SLOTS < 65536, "index holds slot + 1 in 16 bits");
 _Static_assert((AUTH_REPLAY_BUCKETS & (AUTH_REPLAY_BUCKETS - 1)) == 0 &&
     AUTH_REPLAY_BUCKETS > AUTH_REPLAY_SLOTS, "buckets: a larger power of two");
 
-static void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-static void replay_reset(struct auth_replay *);
-
-static void
-replay_lock(struct auth_replay *r)
-{
-	int		 me = getpid(), owner, saved = errno;
-	unsigned	 spins = 0;
-
-	for (;;) {
-		owner = 0;
-		if (__atomic_compare_exchange_n(&r->ar_lock, &owner, me, 0,
-		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			break;
-		if (++spins < 128) {
-			cpu_relax();
-			continue;
-		}
-		/* The owner may be descheduled: give it the CPU. */
-		sched_yield();
-		if (spins % 1024 != 0 || owner == 0 || owner == me)
-			continue;
-		/* A dead owner never unlocks: take over from it. */
-		if (kill(owner, 0) == -1 && errno == ESRCH &&
-		    __atomic_compare_exchange_n(&r->ar_lock, &owner, me, 0,
-		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-			replay_reset(r);
-			__atomic_fetch_add(&r->ar_resets, 1, __ATOMIC_RELAXED);
-			break;
-		}
-	}
-	errno = saved;
-}
-
-static void
-replay_unlock(struct auth_replay *r)
-{
-	__atomic_store_n(&r->ar_lock, 0, __ATOMIC_RELEASE);
-}
-
-static void
-replay_reset(struct auth_replay *r)
-{
-	memset(r->ar_ent, 0, sizeof(r->ar_ent));
-	memset(r->ar_index, 0, sizeof(r->ar_index));
-	r->ar_head = 0;
-	r->ar_count = 0;
-}
-
 /*
  * Nonces that passed auth_verify come from secret holders, but a keyed
  * mix keeps even a hostile backend from piling its nonces on one probe
@@ -653,11 +603,9 @@ auth_replay_create(void)
 {
 	struct auth_replay	*r;
 
-	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (r == MAP_FAILED)
+	/* Private memory of the master: no worker can write it. */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	/* The mapping starts zeroed: empty ring, empty index, lock free. */
 	auth_random(&r->ar_key, sizeof(r->ar_key));
 	return r;
 }
@@ -665,8 +613,7 @@ auth_replay_create(void)
 void
 auth_replay_destroy(struct auth_replay *r)
 {
-	if (r != NULL)
-		munmap(r, sizeof(*r));
+	free(r);
 }
 
 int
@@ -681,7 +628,6 @@ auth_replay_check(struct auth_replay *r, uint64_t now, uint64_t ts,
 		*why = "timestamp outside the replay window";
 		return -1;
 	}
-	replay_lock(r);
 	/* Drop holes and expired entries from the old end of the ring. */
 	while (r->ar_count > 0) {
 		tail = (r->ar_head + AUTH_REPLAY_SLOTS - r->ar_count) %
@@ -696,7 +642,6 @@ auth_replay_check(struct auth_replay *r, uint64_t now, uint64_t ts,
 	if ((b = replay_find(r, nonce)) != -1) {
 		slot = r->ar_index[b] - 1;
 		if (replay_live(r->ar_ent[slot].re_ts, now, window_s)) {
-			replay_unlock(r);
 			*why = "replayed nonce";
 			return -1;
 		}
@@ -709,8 +654,7 @@ auth_replay_check(struct auth_replay *r, uint64_t now, uint64_t ts,
 		tail = r->ar_head;
 		if (r->ar_ent[tail].re_used) {
 			replay_remove(r, tail);
-			__atomic_fetch_add(&r->ar_overflows, 1,
-			    __ATOMIC_RELAXED);
+			r->ar_overflows++;
 		}
 		r->ar_count--;
 	}
@@ -724,18 +668,11 @@ auth_replay_check(struct auth_replay *r, uint64_t now, uint64_t ts,
 	r->ar_index[b] = slot + 1;
 	r->ar_head = (slot + 1) % AUTH_REPLAY_SLOTS;
 	r->ar_count++;
-	replay_unlock(r);
 	return 0;
 }
 
 uint64_t
 auth_replay_overflows(const struct auth_replay *r)
 {
-	return __atomic_load_n(&r->ar_overflows, __ATOMIC_RELAXED);
-}
-
-uint64_t
-auth_replay_resets(const struct auth_replay *r)
-{
-	return __atomic_load_n(&r->ar_resets, __ATOMIC_RELAXED);
+	return r->ar_overflows;
 }

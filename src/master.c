@@ -4,6 +4,7 @@
  * never reads tunnel traffic and never blocks on a peer.
  */
 #include <arpa/inet.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -21,13 +24,28 @@
 
 #include "auth.h"
 #include "ev.h"
+#include "hello.h"
 #include "log.h"
 #include "net.h"
 #include "proc.h"
 #include "relay.h"
+#include "sandbox.h"
 #include "stats.h"
 
 enum worker_state { W_IDLE, W_BUSY, W_REGISTERED, W_RETIRING, W_DEAD };
+
+/*
+ * Where a connection comes from, for --max-pending-per-addr: an IPv4
+ * address (also as ::ffff:a.b.c.d), or the /64 of an IPv6 one, which is
+ * what one site gets.
+ */
+struct source {
+	uint8_t			 s_key[16];
+	unsigned		 s_pending;	/* embryos + registering workers */
+	struct source		*s_next;
+};
+
+#define SOURCE_BUCKETS	256
 
 struct worker {
 	pid_t			 w_pid;
@@ -35,10 +53,28 @@ struct worker {
 	enum worker_state	 w_state;
 	uint32_t		 w_slot;	/* stats slot, or UINT32_MAX */
 	unsigned		 w_port;	/* tunnel port, 0 = none yet */
+	int			 w_asked;	/* sent its PROC_PORT_REQ */
+	int			 w_logged;	/* its failure is logged */
+	int			 w_killed;	/* by us, for a bad message */
+	struct source		*w_src;		/* while W_BUSY */
 	char			 w_name[PROC_NAME_MAX];
 	char			 w_addr[PROC_ADDR_MAX];
 	uint64_t		 w_born;
 	struct worker		*w_next;
+};
+
+/*
+ * A connection to the control port that has not sent its first byte yet.
+ * The master holds it itself, so that a silent connection costs a
+ * descriptor and a few bytes here, never a worker, and only until
+ * --first-byte-timeout.
+ */
+struct embryo {
+	int			 e_fd;
+	char			 e_addr[NET_ADDRSTRLEN];
+	struct source		*e_src;
+	struct ev_timer		 e_timer;
+	struct embryo		*e_prev, *e_next;
 };
 
 struct tunnel {
@@ -57,8 +93,31 @@ static int			 control_fd = -1;
 static unsigned			 idle_count;
 static unsigned			 backends_now;
 static unsigned			 pending_count;	/* W_BUSY workers */
-static uint64_t			 pending_warned;
+static unsigned			 embryo_count;
+static struct embryo		*embryos;
+static struct source		*sources[SOURCE_BUCKETS];
+static uint64_t			 source_seed, drop_rng;
+static struct auth_replay	*replay;	/* with a secret */
 static uint64_t			 fork_warned, accept_warned, drop_warned;
+/*
+ * Lines a peer or a worker could make us repeat: each kind is limited
+ * relay-wide (every connection goes to another worker, so only the master
+ * can count them), and what is held back is counted and reported.
+ */
+static struct log_limit		 rl_prereg = LOG_LIMIT(30, 10,
+	"registrations that failed (dropped, refused, authentication)");
+static struct log_limit		 rl_full = LOG_LIMIT(1, 1,
+	"connections refused: --max-pending connections still registering");
+static struct log_limit		 rl_addr = LOG_LIMIT(1, 1,
+	"connections refused: --max-pending-per-addr reached");
+static struct log_limit		 rl_early = LOG_LIMIT(1, 1,
+	"connections refused early (--max-startups)");
+static struct log_limit		 rl_badmsg = LOG_LIMIT(5, 1,
+	"workers killed for a bad message");
+static struct log_limit		*limits[] = {
+	&rl_prereg, &rl_full, &rl_addr, &rl_early, &rl_badmsg
+};
+static struct ev_timer		 limits_timer;
 static unsigned			 port_cursor;
 static uint8_t			*slot_used;
 static int			 sig_pipe[2] = { -1, -1 };
@@ -71,6 +130,7 @@ static unsigned			 early_deaths;
 static uint64_t			 early_window;
 
 static void	master_refill(void);
+static void	master_embryo_free(struct embryo *);
 
 static void
 master_sighandler(int sig)
@@ -150,6 +210,103 @@ child_setup(int chan)
 		log_adopt_fd(4);
 	else if (lf == -1)
 		log_use_syslog();	/* its socket went with the rest */
+	/* worker_main switches to the workers' identity, not the master's. */
+	snprintf(cfg->user, sizeof(cfg->user), "%s", cfg->worker_user);
+	cfg->uid = cfg->worker_uid;
+	cfg->gid = cfg->worker_gid;
+}
+
+/* ---- pending connections per source address ---- */
+
+static void
+source_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+	const struct sockaddr_in6	*s6;
+
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr,
+		    4);
+		return;
+	}
+	if (ss->ss_family != AF_INET6)
+		return;
+	s6 = (const struct sockaddr_in6 *)ss;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		memcpy(key, &s6->sin6_addr, 16);
+	else
+		memcpy(key, &s6->sin6_addr, 8);		/* the /64 */
+}
+
+static struct source **
+source_bucket(const uint8_t key[16])
+{
+	uint64_t	 a, b, x;
+
+	memcpy(&a, key, 8);
+	memcpy(&b, key + 8, 8);
+	/* Keyed, so that an attacker cannot aim at one chain. */
+	x = (a ^ source_seed) * 0x9e3779b97f4a7c15ULL ^ b;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 32;
+	return &sources[x % SOURCE_BUCKETS];
+}
+
+static unsigned
+source_pending(const uint8_t key[16])
+{
+	struct source	*s;
+
+	for (s = *source_bucket(key); s != NULL; s = s->s_next)
+		if (memcmp(s->s_key, key, 16) == 0)
+			return s->s_pending;
+	return 0;
+}
+
+static struct source *
+source_take(const uint8_t key[16])
+{
+	struct source	**b = source_bucket(key), *s;
+
+	for (s = *b; s != NULL; s = s->s_next)
+		if (memcmp(s->s_key, key, 16) == 0)
+			break;
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return NULL;
+		memcpy(s->s_key, key, 16);
+		s->s_next = *b;
+		*b = s;
+	}
+	s->s_pending++;
+	return s;
+}
+
+static void
+source_release(struct source *s)
+{
+	struct source	**pp;
+
+	if (s == NULL || --s->s_pending > 0)
+		return;
+	for (pp = source_bucket(s->s_key); *pp != NULL; pp = &(*pp)->s_next) {
+		if (*pp == s) {
+			*pp = s->s_next;
+			break;
+		}
+	}
+	free(s);
+}
+
+/* A worker stops registering: it no longer counts as pending. */
+static void
+worker_unbusy(struct worker *w)
+{
+	pending_count--;
+	source_release(w->w_src);
+	w->w_src = NULL;
 }
 
 static struct worker *
@@ -252,36 +409,43 @@ tunnel_bind(unsigned port)
 
 /*
  * Find or bind the tunnel listener for a registering backend.  Returns the
- * tunnel, or NULL with the reason for the backend in *why.
+ * tunnel, or NULL with the reason for the backend in *why.  A lingering
+ * reservation of the name is let go only once its new port is bound: a
+ * refused request leaves it as it was.
  */
 static struct tunnel *
 tunnel_alloc(struct worker *w, unsigned want, const char *name,
     char *why, size_t whylen)
 {
-	struct tunnel	*t;
+	struct tunnel	*t, *old;
 	unsigned	 n, span, port = 0;
 	int		 fd = -1;
 
-	if ((t = tunnel_by_name(name)) != NULL) {
-		if (t->t_worker != NULL) {
+	if ((old = tunnel_by_name(name)) != NULL) {
+		if (old->t_worker != NULL) {
 			snprintf(why, whylen, "backend name '%s' is in use",
 			    name);
 			return NULL;
 		}
-		if (want == 0 || want == t->t_port) {
+		if (want == 0 || want == old->t_port) {
 			/* The same socket, with its waiting clients. */
-			ev_timer_cancel(&t->t_linger);
-			t->t_worker = w;
-			return t;
+			ev_timer_cancel(&old->t_linger);
+			old->t_worker = w;
+			return old;
 		}
-		/* A different port was asked for: let the old one go. */
-		tunnel_free(t);
 	}
 	if (want != 0) {
 		if (cfg->port_lo != 0 &&
 		    (want < cfg->port_lo || want > cfg->port_hi)) {
 			snprintf(why, whylen, "port %u is outside the tunnel "
 			    "range %u-%u", want, cfg->port_lo, cfg->port_hi);
+			return NULL;
+		}
+		/* Without a range, only what any user could bind. */
+		if (cfg->port_lo == 0 && want < 1024) {
+			snprintf(why, whylen, "port %u is privileged: without "
+			    "--ports only ports from 1024 up may be asked for",
+			    want);
 			return NULL;
 		}
 		if (want == cfg->control_port || tunnel_by_port(want) != NULL ||
@@ -318,6 +482,12 @@ tunnel_alloc(struct worker *w, unsigned want, const char *name,
 		snprintf(why, whylen, "out of memory");
 		return NULL;
 	}
+	/* The new port is ours: now the old reservation may go. */
+	if (old != NULL) {
+		log_info("tunnel port %u of backend '%s' freed: it asked for "
+		    "port %u", old->t_port, old->t_name, port);
+		tunnel_free(old);
+	}
 	t->t_port = port;
 	t->t_fd = fd;
 	t->t_worker = w;
@@ -350,9 +520,40 @@ master_refuse(struct worker *w, const char *why)
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_PORT_ERR;
 	snprintf(m.pm_reason, sizeof(m.pm_reason), "%s", why);
-	/* The worker tells the backend, logs it, and we count it at IDLE. */
+	/* The worker tells the backend; we log and count it at IDLE. */
 	if (proc_send(w->w_chan, &m, -1) == -1)
 		log_warn("worker %d: channel", (int)w->w_pid);
+}
+
+/*
+ * A worker sent what no worker of ours sends: it is not ours any more (or
+ * broken).  It is killed at once, before it can send more; the reap logs
+ * how it ended.
+ */
+static void
+master_kill_worker(struct worker *w, const char *why)
+{
+	if (log_limit(&rl_badmsg, ev_now()))
+		log_warnx("worker %d sent a bad message (%s); killed%s",
+		    (int)w->w_pid, why, log_limit_note(&rl_badmsg));
+	ev_del(w->w_chan);
+	w->w_killed = 1;
+	if (w->w_state == W_IDLE) {
+		/* Never hand it a backend, and let the pool be refilled. */
+		idle_count--;
+		w->w_state = W_RETIRING;
+		master_stats_idle();
+	}
+	kill(w->w_pid, SIGKILL);
+}
+
+static uint64_t
+unix_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec;
 }
 
 static void
@@ -360,14 +561,25 @@ master_port_req(struct worker *w, const struct proc_msg *req)
 {
 	struct proc_msg	 m;
 	struct tunnel	*t;
+	const char	*rwhy;
 	char		 why[PROC_REASON_MAX];
 	uint32_t	 slot;
 
-	if (w->w_state != W_BUSY || w->w_port != 0) {
-		log_warnx("worker %d: unexpected port request", (int)w->w_pid);
+	w->w_asked = 1;
+	/*
+	 * The worker verified the proof; whether this nonce was seen before
+	 * only we can tell, in memory no worker can touch.
+	 */
+	if (replay != NULL && auth_replay_check(replay, unix_now(),
+	    req->pm_ts, req->pm_nonce, AUTH_WINDOW, &rwhy) == -1) {
+		log_debug("backend %s: %s", w->w_addr, rwhy);
+		if (log_limit(&rl_prereg, ev_now()))
+			log_warnx("backend %s: authentication failed%s",
+			    w->w_addr, log_limit_note(&rl_prereg));
+		w->w_logged = 1;
+		master_refuse(w, "authentication failed");
 		return;
 	}
-	snprintf(w->w_addr, sizeof(w->w_addr), "%s", req->pm_addr);
 	if (backends_now >= cfg->max_backends) {
 		master_refuse(w, "relay is full (max backends reached)");
 		return;
@@ -395,6 +607,18 @@ master_port_req(struct worker *w, const struct proc_msg *req)
 }
 
 static void
+master_registered(struct worker *w)
+{
+	w->w_state = W_REGISTERED;
+	worker_unbusy(w);
+	backends_now++;
+	if (cfg->stats.st_hdr != NULL) {
+		stats_add(&cfg->stats.st_hdr->sh_backends_total, 1);
+		stats_set(&cfg->stats.st_hdr->sh_backends_now, backends_now);
+	}
+}
+
+static void
 master_retire(struct worker *w)
 {
 	struct proc_msg	 m;
@@ -406,29 +630,117 @@ master_retire(struct worker *w)
 		kill(w->w_pid, SIGTERM);
 }
 
+/* The registration failed: log why (the worker told us), back to the pool. */
+static void
+master_idle(struct worker *w, const struct proc_msg *m)
+{
+	struct tunnel	*t;
+
+	worker_unbusy(w);
+	if ((m->pm_flags & PROC_F_REFUSED) && cfg->stats.st_hdr != NULL)
+		stats_add(&cfg->stats.st_hdr->sh_registrations_refused, 1);
+	if (!w->w_logged && log_limit(&rl_prereg, ev_now())) {
+		if (m->pm_flags & PROC_F_AUTHFAIL)
+			log_warnx("backend %s: %s%s", w->w_addr, m->pm_reason,
+			    log_limit_note(&rl_prereg));
+		else if (m->pm_flags & PROC_F_REFUSED)
+			log_info("backend %s refused: %s%s", w->w_addr,
+			    m->pm_reason, log_limit_note(&rl_prereg));
+		else
+			log_warnx("backend %s dropped before registering: %s%s",
+			    w->w_addr, m->pm_reason, log_limit_note(&rl_prereg));
+	}
+	t = tunnel_by_port(w->w_port);
+	if (w->w_port != 0 && t != NULL && t->t_worker == w) {
+		t->t_worker = NULL;
+		tunnel_free(t);
+	}
+	if (w->w_slot != UINT32_MAX) {
+		stats_backend_reclaim(&cfg->stats, w->w_slot);
+		slot_used[w->w_slot] = 0;
+	}
+	w->w_slot = UINT32_MAX;
+	w->w_port = 0;
+	w->w_asked = w->w_logged = 0;
+	w->w_name[0] = w->w_addr[0] = '\0';
+	if (idle_count >= cfg->prefork) {
+		/* Its replacement is in the pool. */
+		master_retire(w);
+		return;
+	}
+	w->w_state = W_IDLE;
+	idle_count++;
+	master_stats_idle();
+}
+
+/*
+ * Is this message one the worker may send now?  The fields were checked by
+ * proc_worker_msg_check; this is the state: NULL, or why not.
+ */
+static const char *
+master_msg_state(const struct worker *w, const struct proc_msg *m)
+{
+	switch (m->pm_type) {
+	case PROC_PORT_REQ:
+		if (w->w_state != W_BUSY || w->w_asked)
+			return "port request out of turn";
+		if (strcmp(m->pm_addr, w->w_addr) != 0)
+			return "not the backend's address";
+		if (replay != NULL && !(m->pm_flags & PROC_F_AUTH))
+			return "port request without a verified proof";
+		return NULL;
+	case PROC_REGISTERED:
+		if (w->w_state != W_BUSY || w->w_port == 0)
+			return "registered without a port";
+		if (m->pm_port != w->w_port)
+			return "registered on another port";
+		return NULL;
+	case PROC_IDLE:
+		if (w->w_state != W_BUSY)
+			return "idle while not registering";
+		return NULL;
+	}
+	return "message type";
+}
+
+/*
+ * At most this many messages of one worker per wake-up: a worker that
+ * floods its channel must not keep the master from everything else (the
+ * loop is level-triggered: the rest waits for the next round).
+ */
+#define MASTER_MSGS_PER_WAKEUP	16
+
 static void
 master_worker_msg(int fd, uint32_t events, void *arg)
 {
 	struct worker	*w = arg;
 	struct proc_msg	 m;
-	int		 rfd, rv;
+	const char	*why;
+	int		 rfd, rv, n;
 
 	(void)fd;
 	(void)events;
-	for (;;) {
+	for (n = 0; n < MASTER_MSGS_PER_WAKEUP; n++) {
 		rv = proc_recv(w->w_chan, &m, &rfd);
 		if (rv == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (rv <= 0 || proc_msg_check(&m, rfd) == -1) {
-			/* EOF or a corrupt message: the worker is done. */
-			if (rv == -1 && errno != ECONNRESET)
-				log_warnx("worker %d: bad message on channel",
-				    (int)w->w_pid);
-			if (rfd != -1)
-				close(rfd);
+		if (rv == 0 || (rv == -1 && errno == ECONNRESET)) {
+			/* EOF: the worker is done; the reap says how. */
 			ev_del(w->w_chan);
 			if (w->w_state != W_DEAD)
 				kill(w->w_pid, SIGTERM);
+			return;
+		}
+		if (rv == -1) {
+			master_kill_worker(w, errno == EBADMSG ?
+			    "malformed" : strerror(errno));
+			return;
+		}
+		if (proc_worker_msg_check(&m, rfd, &why) == -1 ||
+		    (why = master_msg_state(w, &m)) != NULL) {
+			if (rfd != -1)
+				close(rfd);
+			master_kill_worker(w, why);
 			return;
 		}
 		switch (m.pm_type) {
@@ -436,54 +748,10 @@ master_worker_msg(int fd, uint32_t events, void *arg)
 			master_port_req(w, &m);
 			break;
 		case PROC_REGISTERED:
-			if (w->w_state == W_BUSY && w->w_port != 0) {
-				w->w_state = W_REGISTERED;
-				pending_count--;
-				backends_now++;
-				if (cfg->stats.st_hdr != NULL) {
-					stats_add(&cfg->stats.st_hdr->
-					    sh_backends_total, 1);
-					stats_set(&cfg->stats.st_hdr->
-					    sh_backends_now, backends_now);
-				}
-			}
+			master_registered(w);
 			break;
 		case PROC_IDLE:
-			if (w->w_state == W_BUSY) {
-				pending_count--;
-				if ((m.pm_flags & PROC_F_REFUSED) &&
-				    cfg->stats.st_hdr != NULL)
-					stats_add(&cfg->stats.st_hdr->
-					    sh_registrations_refused, 1);
-				struct tunnel *t = tunnel_by_port(w->w_port);
-				if (w->w_port != 0 && t != NULL &&
-				    t->t_worker == w) {
-					t->t_worker = NULL;
-					tunnel_free(t);
-				}
-				if (w->w_slot != UINT32_MAX) {
-					stats_backend_reclaim(&cfg->stats,
-					    w->w_slot);
-					slot_used[w->w_slot] = 0;
-				}
-				w->w_slot = UINT32_MAX;
-				w->w_port = 0;
-				w->w_name[0] = w->w_addr[0] = '\0';
-				if (idle_count >= cfg->prefork) {
-					/* Its replacement is in the pool. */
-					master_retire(w);
-					break;
-				}
-				w->w_state = W_IDLE;
-				idle_count++;
-				master_stats_idle();
-			}
-			break;
-		default:
-			log_warnx("worker %d: unexpected message %u",
-			    (int)w->w_pid, m.pm_type);
-			if (rfd != -1)
-				close(rfd);
+			master_idle(w, &m);
 			break;
 		}
 	}
@@ -515,18 +783,200 @@ master_accept_resume(void *arg)
 		ev_set(control_fd, EV_READ);
 }
 
+/* A cheap generator for the random early drop (xorshift64*). */
+static unsigned
+master_random(unsigned n)
+{
+	drop_rng ^= drop_rng >> 12;
+	drop_rng ^= drop_rng << 25;
+	drop_rng ^= drop_rng >> 27;
+	return (unsigned)((drop_rng * 0x2545f4914f6cdd1dULL) >> 33) % n;
+}
+
+/*
+ * OpenSSH's MaxStartups: from startups_start pending connections on, a new
+ * one is refused with a probability that rises linearly from
+ * startups_rate percent to 100 at max_pending.  Whoever holds the
+ * connections, some honest ones keep getting through.
+ */
+static int
+master_early_drop(unsigned pending)
+{
+	unsigned	 p;
+
+	if (pending < cfg->startups_start ||
+	    cfg->max_pending <= cfg->startups_start)
+		return 0;
+	p = cfg->startups_rate + (100 - cfg->startups_rate) *
+	    (pending - cfg->startups_start) /
+	    (cfg->max_pending - cfg->startups_start);
+	return master_random(100) < p;
+}
+
 static void
-master_accept(int fd, uint32_t events, void *arg)
+master_refused(void)
+{
+	if (cfg->stats.st_hdr != NULL)
+		stats_add(&cfg->stats.st_hdr->sh_registrations_refused, 1);
+}
+
+/* Hand a connection whose first bytes have come to an idle worker. */
+static void
+master_handover(struct embryo *e)
 {
 	struct proc_msg	 m;
 	struct worker	*w;
-	char		 addr[NET_ADDRSTRLEN];
-	int		 c, n;
+	struct source	*src;
+
+	if ((w = master_idle_worker()) == NULL) {
+		log_debug("no idle worker; forking one now");
+		if ((w = master_fork_worker()) == NULL) {
+			if (log_ratelimit(&drop_warned, ev_now(), 1000))
+				log_warnx("backend %s dropped: cannot start a "
+				    "worker", e->e_addr);
+			master_embryo_free(e);
+			return;
+		}
+		master_add_worker_events(w);
+	}
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_BACKEND;
+	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", e->e_addr);
+	if (proc_send(w->w_chan, &m, e->e_fd) == -1) {
+		log_warn("backend %s: handing to worker %d", e->e_addr,
+		    (int)w->w_pid);
+		master_embryo_free(e);
+		return;
+	}
+	w->w_state = W_BUSY;
+	w->w_asked = w->w_logged = 0;
+	snprintf(w->w_addr, sizeof(w->w_addr), "%s", e->e_addr);
+	log_debug("backend %s handed to worker %d", e->e_addr, (int)w->w_pid);
+	/* Its place in the source's count moves to the worker. */
+	src = e->e_src;
+	e->e_src = NULL;
+	master_embryo_free(e);
+	w->w_src = src;
+	idle_count--;
+	pending_count++;
+}
+
+static void
+master_embryo_free(struct embryo *e)
+{
+	ev_del(e->e_fd);
+	close(e->e_fd);
+	ev_timer_cancel(&e->e_timer);
+	source_release(e->e_src);
+	if (e->e_prev != NULL)
+		e->e_prev->e_next = e->e_next;
+	else
+		embryos = e->e_next;
+	if (e->e_next != NULL)
+		e->e_next->e_prev = e->e_prev;
+	embryo_count--;
+	free(e);
+}
+
+/* Dropped before it said anything: logged like a worker's drop. */
+static void
+master_embryo_drop(struct embryo *e, const char *why)
+{
+	if (log_limit(&rl_prereg, ev_now()))
+		log_warnx("backend %s dropped before registering: %s%s",
+		    e->e_addr, why, log_limit_note(&rl_prereg));
+	master_embryo_free(e);
+}
+
+static void
+master_embryo_timeout(void *arg)
+{
+	struct embryo	*e = arg;
+	char		 why[96];
+
+	snprintf(why, sizeof(why), "registration timed out (nothing received "
+	    "within %u ms)", cfg->first_byte_ms < cfg->register_timeout_ms ?
+	    cfg->first_byte_ms : cfg->register_timeout_ms);
+	master_embryo_drop(e, why);
+}
+
+/*
+ * The first bytes are only looked at (MSG_PEEK): the worker reads them
+ * all.  One recv per connection, and no worker, no fork and no descriptor
+ * passing for a connection that never speaks.
+ */
+static void
+master_embryo_io(int fd, uint32_t events, void *arg)
+{
+	struct embryo	*e = arg;
+	char		 c, why[96];
+	ssize_t		 n;
+
+	(void)events;
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 1) {
+		master_handover(e);
+		return;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n == 0)
+		master_embryo_drop(e, "backend closed the connection");
+	else {
+		snprintf(why, sizeof(why), "read from backend: %s",
+		    strerror(errno));
+		master_embryo_drop(e, why);
+	}
+}
+
+static int
+master_embryo_new(int c, const char *addr, const uint8_t key[16])
+{
+	struct embryo	*e;
+	unsigned	 ms;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return -1;
+	if ((e->e_src = source_take(key)) == NULL) {
+		free(e);
+		return -1;
+	}
+	e->e_fd = c;
+	snprintf(e->e_addr, sizeof(e->e_addr), "%s", addr);
+	if (ev_add(c, EV_READ, master_embryo_io, e) == -1) {
+		source_release(e->e_src);
+		free(e);
+		return -1;
+	}
+	ms = cfg->first_byte_ms < cfg->register_timeout_ms ?
+	    cfg->first_byte_ms : cfg->register_timeout_ms;
+	ev_timer_init(&e->e_timer, master_embryo_timeout, e);
+	ev_timer_at(&e->e_timer, ev_now() + ms);
+	e->e_next = embryos;
+	if (embryos != NULL)
+		embryos->e_prev = e;
+	embryos = e;
+	embryo_count++;
+	return 0;
+}
+
+static void
+master_accept(int fd, uint32_t events, void *arg)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	char			 addr[NET_ADDRSTRLEN];
+	uint8_t			 key[16];
+	unsigned		 pending, here;
+	int			 c, n;
 
 	(void)events;
 	(void)arg;
 	for (n = 0; n < 64; n++) {
-		c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		c = accept4(fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (c == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
@@ -540,52 +990,50 @@ master_accept(int fd, uint32_t events, void *arg)
 			}
 			return;
 		}
-		net_peer_str(c, addr, sizeof(addr));
-		if (pending_count >= cfg->max_pending) {
+		net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
+		source_key(&ss, key);
+		pending = pending_count + embryo_count;
+		if (pending >= cfg->max_pending) {
 			/*
-			 * Slow or silent registrations hold a worker each
-			 * until --register-timeout; beyond the cap, refuse
-			 * rather than fork without bound.
+			 * Slow or silent registrations hold a worker or a
+			 * place here until their timeout; beyond the cap,
+			 * refuse rather than grow without bound.
 			 */
-			if (ev_now() - pending_warned >= 1000) {
+			if (log_limit(&rl_full, ev_now()))
 				log_warnx("backend %s refused: %u connections "
-				    "are still registering", addr,
-				    pending_count);
-				pending_warned = ev_now();
-			}
-			if (cfg->stats.st_hdr != NULL)
-				stats_add(&cfg->stats.st_hdr->
-				    sh_registrations_refused, 1);
+				    "are still registering%s", addr, pending,
+				    log_limit_note(&rl_full));
+			master_refused();
 			close(c);
 			continue;
 		}
-		if ((w = master_idle_worker()) == NULL) {
-			log_debug("no idle worker; forking one now");
-			if ((w = master_fork_worker()) == NULL) {
-				if (log_ratelimit(&drop_warned, ev_now(), 1000))
-					log_warnx("backend %s dropped: cannot "
-					    "start a worker", addr);
-				close(c);
-				continue;
-			}
-			master_add_worker_events(w);
-		}
-		memset(&m, 0, sizeof(m));
-		m.pm_type = PROC_BACKEND;
-		snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", addr);
-		if (proc_send(w->w_chan, &m, c) == -1) {
-			log_warn("backend %s: handing to worker %d", addr,
-			    (int)w->w_pid);
+		/* One address (one /64) cannot take every place. */
+		if ((here = source_pending(key)) >= cfg->max_pending_addr) {
+			if (log_limit(&rl_addr, ev_now()))
+				log_warnx("backend %s refused: %u connections "
+				    "from its address are still registering "
+				    "(--max-pending-per-addr)%s", addr, here,
+				    log_limit_note(&rl_addr));
+			master_refused();
 			close(c);
 			continue;
 		}
-		close(c);
-		w->w_state = W_BUSY;
-		snprintf(w->w_addr, sizeof(w->w_addr), "%s", addr);
-		idle_count--;
-		pending_count++;
-		log_debug("backend %s handed to worker %d", addr,
-		    (int)w->w_pid);
+		if (master_early_drop(pending)) {
+			if (log_limit(&rl_early, ev_now()))
+				log_warnx("backend %s refused: %u connections "
+				    "are still registering (random early drop, "
+				    "--max-startups)%s", addr, pending,
+				    log_limit_note(&rl_early));
+			master_refused();
+			close(c);
+			continue;
+		}
+		if (master_embryo_new(c, addr, key) == -1) {
+			if (log_ratelimit(&drop_warned, ev_now(), 1000))
+				log_warn("backend %s dropped", addr);
+			close(c);
+			continue;
+		}
 	}
 }
 
@@ -595,6 +1043,10 @@ master_exit_reason(int status, char *buf, size_t len)
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d",
 		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		/* SECCOMP_RET_KILL_PROCESS: see sandbox.c. */
+		snprintf(buf, len, "killed by the sandbox (SIGSYS): forbidden "
+		    "system call");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)",
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -607,11 +1059,14 @@ static void
 master_worker_gone(struct worker *w, int status)
 {
 	struct tunnel	*t;
-	char		 why[96];
+	char		 why[128];
 
-	master_exit_reason(status, why, sizeof(why));
+	if (w->w_killed)
+		snprintf(why, sizeof(why), "killed for a bad message");
+	else
+		master_exit_reason(status, why, sizeof(why));
 	if (w->w_state == W_BUSY)
-		pending_count--;
+		worker_unbusy(w);
 	if (w->w_state == W_IDLE) {
 		idle_count--;
 		if (!got_term) {
@@ -637,11 +1092,16 @@ master_worker_gone(struct worker *w, int status)
 		log_info("backend %s%s%s on tunnel port %u ended: worker %d %s",
 		    w->w_addr, w->w_name[0] ? " name " : "", w->w_name,
 		    w->w_port, (int)w->w_pid, why);
-	} else if (w->w_state == W_RETIRING)
+	} else if (w->w_state == W_RETIRING && !w->w_killed)
 		log_debug("surplus idle worker %d %s", (int)w->w_pid, why);
+	else if (w->w_state == W_RETIRING)
+		log_debug("idle worker %d %s", (int)w->w_pid, why);
+	else if (w->w_killed)
+		log_debug("worker %d %s (backend %s, registering)",
+		    (int)w->w_pid, why, w->w_addr);
 	else if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
-		log_warnx("worker %d (backend %s, registering) %s",
-		    (int)w->w_pid, w->w_addr, why);
+		log_warnx("worker %d %s (backend %s, registering)",
+		    (int)w->w_pid, why, w->w_addr);
 	if (w->w_port != 0 && (t = tunnel_by_port(w->w_port)) != NULL &&
 	    t->t_worker == w) {
 		t->t_worker = NULL;
@@ -707,7 +1167,13 @@ master_respawn(void *arg)
 static void
 master_presleep(void *arg)
 {
+	size_t	 i;
+
 	(void)arg;
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (limits[i]->ll_suppressed != 0 &&
+		    !ev_timer_pending(&limits_timer))
+			ev_timer_at(&limits_timer, ev_now() + 1000);
 	/*
 	 * Replacements are forked a moment after a hand-over, not in it: the
 	 * new worker's port request must not wait behind a fork.  An empty
@@ -729,10 +1195,17 @@ master_reopen_log(void)
 	struct worker	*w;
 	struct proc_msg	 m;
 
+	const char	*why;
+
 	if (!log_to_file())
 		return;
-	if (log_reopen() == -1) {
-		log_warn("reopening %s", cfg->log_file);
+	if (log_reopen(&why) == -1) {
+		if (why != NULL)
+			log_warnx("log file %s not reopened: %s; still logging "
+			    "to the old one", cfg->log_file, why);
+		else
+			log_warn("log file %s not reopened; still logging to "
+			    "the old one", cfg->log_file);
 		return;
 	}
 	log_info("log file reopened");
@@ -800,6 +1273,8 @@ master_shutdown(void)
 	}
 	while (tunnels != NULL)
 		tunnel_free(tunnels);
+	while (embryos != NULL)
+		master_embryo_free(embryos);
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_SHUTDOWN;
 	for (w = workers; w != NULL; w = w->w_next)
@@ -829,56 +1304,86 @@ master_shutdown(void)
 	log_info("exiting");
 }
 
-/* Refuse to start over a live relay named by the pidfile. */
+/*
+ * Refuse to start over a live relay named by the pidfile, and remove a
+ * stale one.  The pidfile's directory is writable by --user (it removes
+ * the file at exit), who may have put anything there: never follow a
+ * symbolic link (O_NOFOLLOW), never block on a FIFO (O_NONBLOCK), read
+ * only a regular file.  unlink(2) removes a link itself, never its target.
+ */
 static int
 pidfile_check(const char *path)
 {
-	char	 buf[32], comm[64], proc[64];
-	FILE	*f;
-	long	 pid;
-	ssize_t	 n;
-	int	 fd;
+	struct stat	 sb;
+	char		 buf[32];
+	long		 pid;
+	ssize_t		 n;
+	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP)
+			fprintf(stderr, "relay: pidfile %s is a symbolic link: "
+			    "refusing to follow it (remove it)\n", path);
+		else
+			fprintf(stderr, "relay: cannot open pidfile %s: %s\n",
+			    path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		fprintf(stderr, "relay: pidfile %s is not a regular file: "
+		    "refusing to use it (remove it)\n", path);
+		return -1;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
+	buf[n > 0 ? n : 0] = '\0';
 	pid = strtol(buf, NULL, 10);
-	if (pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == -1)
-		return 0;
-	/* A recycled pid of another program is not a relay. */
-	snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
-	if ((f = fopen(proc, "re")) != NULL) {
-		if (fgets(comm, sizeof(comm), f) != NULL &&
-		    strncmp(comm, "relay", 5) != 0) {
-			fclose(f);
-			return 0;
-		}
-		fclose(f);
+	if (pid > 0 && pid != getpid() && stats_pid_is_relay(pid) != 0) {
+		fprintf(stderr, "relay: already running (pid %ld, pidfile "
+		    "%s)\n", pid, path);
+		return -1;
 	}
-	fprintf(stderr, "relay: already running (pid %ld, pidfile %s)\n", pid,
-	    path);
-	return -1;
+	if (unlink(path) == -1 && errno != ENOENT) {
+		fprintf(stderr, "relay: cannot remove stale pidfile %s: %s\n",
+		    path, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
+/*
+ * A new file (O_EXCL: whatever appeared since pidfile_check is refused),
+ * given to --user through its descriptor so that the master can still
+ * remove it once it runs as that user.
+ */
 static int
 pidfile_write(const char *path)
 {
 	char	 buf[32];
-	int	 fd, n;
+	int	 fd, n, saved;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY |
+	    O_CLOEXEC, 0644);
 	if (fd == -1)
 		return -1;
+	if (geteuid() == 0 && cfg->user[0] != '\0' &&
+	    fchown(fd, cfg->uid, cfg->gid) == -1)
+		goto fail;
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, n) != n) {
-		close(fd);
-		return -1;
-	}
+	if (write(fd, buf, n) != n)
+		goto fail;
 	return close(fd);
+ fail:
+	saved = errno;
+	close(fd);
+	unlink(path);
+	errno = saved;
+	return -1;
 }
 
 /*
@@ -936,35 +1441,85 @@ master_loopback(void)
 }
 
 /*
- * The master needs root only to bind privileged tunnel ports.  Without
- * them it switches to --user as well, handing over what it must still
- * remove or reopen at the end.
+ * What the master still needs once it has set up: CAP_NET_BIND_SERVICE for
+ * tunnel ports below 1024, and CAP_SETUID, CAP_SETGID and CAP_KILL to start
+ * workers under their own identity and to end them.  Started as root with
+ * --user it switches to that user keeping exactly those; in any case it
+ * gives up every other capability (a systemd unit's ambient ones too).
+ * The segment, the pidfile and the log file were given to --user when
+ * they were opened.
  */
 static void
 master_drop_privileges(void)
 {
-	char	 path[300];
+	uint64_t	 keep = 0;
 
-	if (cfg->user[0] == '\0' || geteuid() != 0)
-		return;
-	if (cfg->port_lo != 0 && cfg->port_lo < 1024) {
-		log_info("master keeps its privileges to bind tunnel ports "
-		    "%u-%u; workers run as %s", cfg->port_lo, cfg->port_hi,
-		    cfg->user);
-		return;
+	if (cfg->port_lo != 0 && cfg->port_lo < 1024)
+		keep |= SANDBOX_CAP(CAP_NET_BIND_SERVICE);
+	if (cfg->worker_uid != cfg->uid || cfg->worker_gid != cfg->gid)
+		keep |= SANDBOX_CAP(CAP_SETUID) | SANDBOX_CAP(CAP_SETGID) |
+		    SANDBOX_CAP(CAP_KILL);
+	if (cfg->user[0] != '\0' && geteuid() == 0 && cfg->uid != 0) {
+		if (sandbox_set_identity(cfg->uid, cfg->gid, keep) == -1)
+			fatal("cannot switch to user %s", cfg->user);
+		log_info("running as %s%s", cfg->user,
+		    keep & SANDBOX_CAP(CAP_NET_BIND_SERVICE) ?
+		    ", keeping CAP_NET_BIND_SERVICE for the tunnel ports" : "");
+	} else if (sandbox_set_identity((uid_t)-1, (gid_t)-1, keep) == -1)
+		fatal("cannot give up capabilities");
+	if (cfg->worker_uid != cfg->uid || cfg->worker_gid != cfg->gid)
+		log_info("workers run as %s (uid %lu, gid %lu)",
+		    cfg->worker_user, (unsigned long)cfg->worker_uid,
+		    (unsigned long)cfg->worker_gid);
+	else if (cfg->uid != 0)
+		log_info("workers run as the master's user (uid %lu); "
+		    "--worker-user gives them one of their own",
+		    (unsigned long)cfg->uid);
+}
+
+/*
+ * The segment belongs to the user the master ends up as (it removes it at
+ * exit), its group to --stats-group: relaystat readers.  A name someone
+ * else has taken is reported with what to do about it.
+ */
+static int
+master_stats_create(void)
+{
+	const char	*why;
+	uid_t		 uid = (uid_t)-1;
+	gid_t		 gid = cfg->stats_gid;
+
+	if (geteuid() == 0 && cfg->user[0] != '\0') {
+		uid = cfg->uid;
+		if (gid == (gid_t)-1)
+			gid = cfg->gid;
 	}
-	snprintf(path, sizeof(path), "/dev/shm%s", cfg->stats_name);
-	if (chown(path, cfg->uid, cfg->gid) == -1)
-		log_warn("chown %s", path);
-	if (cfg->pidfile[0] != '\0' &&
-	    chown(cfg->pidfile, cfg->uid, cfg->gid) == -1)
-		log_warn("chown %s", cfg->pidfile);
-	if (cfg->log_file[0] != '\0' &&
-	    chown(cfg->log_file, cfg->uid, cfg->gid) == -1)
-		log_warn("chown %s", cfg->log_file);
-	if (relay_drop_privileges(cfg) == -1)
-		fatal("cannot switch to user %s", cfg->user);
-	log_info("running as %s", cfg->user);
+	if (stats_create(&cfg->stats, cfg->stats_name, cfg->max_backends,
+	    cfg->max_clients, cfg->control_port, uid, gid, &why) == 0)
+		return 0;
+	if (errno == EPERM || errno == ELOOP || errno == ENXIO ||
+	    errno == EACCES)
+		log_warnx("stats segment %s: /dev/shm%s %s: someone may have "
+		    "planted it; remove it as root (rm /dev/shm%s) or start "
+		    "the relay with --stats NAME", cfg->stats_name,
+		    cfg->stats_name, why, cfg->stats_name);
+	else if (errno == EEXIST)
+		log_warnx("stats segment %s: %s: give this relay another "
+		    "--stats NAME", cfg->stats_name, why);
+	else
+		log_warn("stats segment %s: %s", cfg->stats_name, why);
+	return -1;
+}
+
+/* Once a second while some limited lines wait to be reported. */
+static void
+master_limits_flush(void *arg)
+{
+	size_t	 i;
+
+	(void)arg;
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		log_limit_flush(limits[i], ev_now());
 }
 
 int
@@ -988,9 +1543,11 @@ master_main(struct relay_config *c)
 	cfg->control_port = net_local_port(control_fd);
 	if (cfg->pidfile[0] != '\0' && pidfile_check(cfg->pidfile) == -1)
 		return EX_UNAVAILABLE_;
-	if (cfg->log_file[0] != '\0' && log_open_file(cfg->log_file) == -1) {
+	if (cfg->log_file[0] != '\0' && log_open_file(cfg->log_file,
+	    cfg->user[0] != '\0' ? cfg->uid : (uid_t)-1,
+	    cfg->user[0] != '\0' ? cfg->gid : (gid_t)-1, &why) == -1) {
 		fprintf(stderr, "relay: cannot open log file %s: %s\n",
-		    cfg->log_file, strerror(errno));
+		    cfg->log_file, why != NULL ? why : strerror(errno));
 		return EX_UNAVAILABLE_;
 	}
 	if (cfg->daemonize) {
@@ -1002,11 +1559,8 @@ master_main(struct relay_config *c)
 	if (cfg->stats_name[0] == '\0')
 		stats_default_name(cfg->stats_name, sizeof(cfg->stats_name),
 		    cfg->control_port);
-	if (stats_create(&cfg->stats, cfg->stats_name, cfg->max_backends,
-	    cfg->max_clients, cfg->control_port, &why) == -1) {
-		log_warnx("stats segment %s: %s", cfg->stats_name, why);
+	if (master_stats_create() == -1)
 		return EX_UNAVAILABLE_;
-	}
 	if ((slot_used = calloc(cfg->max_backends, 1)) == NULL)
 		fatal("calloc");
 	if (cfg->pidfile[0] != '\0' && pidfile_write(cfg->pidfile) == -1) {
@@ -1015,9 +1569,13 @@ master_main(struct relay_config *c)
 		return EX_UNAVAILABLE_;
 	}
 
-	if (cfg->secret_len > 0 &&
-	    (cfg->replay = auth_replay_create()) == NULL)
+	if (cfg->secret_len > 0 && (replay = auth_replay_create()) == NULL)
 		fatal("replay cache");
+	if (getrandom(&source_seed, sizeof(source_seed), 0) !=
+	    sizeof(source_seed) ||
+	    getrandom(&drop_rng, sizeof(drop_rng), 0) != sizeof(drop_rng))
+		fatal("getrandom");
+	drop_rng |= 1;		/* xorshift must not start at 0 */
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
 	memset(&sa, 0, sizeof(sa));
@@ -1034,11 +1592,14 @@ master_main(struct relay_config *c)
 	ev_timer_init(&accept_timer, master_accept_resume, NULL);
 	ev_timer_init(&respawn_timer, master_respawn, NULL);
 	ev_timer_init(&refill_timer, master_respawn, NULL);
+	ev_timer_init(&limits_timer, master_limits_flush, NULL);
 	if (ev_add(sig_pipe[0], EV_READ, master_signal, NULL) == -1 ||
 	    ev_add(control_fd, EV_READ, master_accept, NULL) == -1)
 		fatal("ev_add");
 	ev_set_presleep(master_presleep, NULL);
 	master_refill();
+	/* Before "listening on": who watches for it sees the final state. */
+	master_drop_privileges();
 
 	getsockname(control_fd, (struct sockaddr *)&ss, &sl);
 	net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
@@ -1052,7 +1613,10 @@ master_main(struct relay_config *c)
 	if (cfg->secret_len == 0 && !master_loopback())
 		log_warnx("listening on %s without --secret-file: anyone who "
 		    "can reach it can open tunnel ports on this host", addr);
-	master_drop_privileges();
+	if (getuid() == 0 && cfg->user[0] == '\0')
+		log_warnx("running as root without --user: give --user (and "
+		    "--worker-user) so that no process of the relay keeps "
+		    "root's identity");
 	if (ready != -1) {
 		(void)!write(ready, "", 1);
 		close(ready);

@@ -1,12 +1,14 @@
 /*
  * proc: typed messages and descriptor passing between master and workers.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "hello.h"
 #include "proc.h"
 
 int
@@ -147,5 +149,136 @@ proc_msg_check(const struct proc_msg *m, int fd)
 		return -1;
 	if (m->pm_port > 65535)
 		return -1;
+	return 0;
+}
+
+static int
+proc_zero(const void *p, size_t len)
+{
+	const uint8_t	*b = p;
+	size_t		 i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* "a.b.c.d:port" or "[v6]:port", as net_addr_str writes them. */
+static int
+proc_addr_ok(const char *s)
+{
+	char		 host[PROC_ADDR_MAX];
+	const char	*colon, *p;
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	unsigned long	 port = 0;
+	size_t		 n;
+	int		 v6 = s[0] == '[';
+
+	if (v6) {
+		if ((colon = strchr(s, ']')) == NULL || colon[1] != ':')
+			return 0;
+		n = colon - s - 1;
+		s++;
+		colon++;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return 0;
+		n = colon - s;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (v6 ? inet_pton(AF_INET6, host, &a6) != 1 :
+	    inet_pton(AF_INET, host, &a4) != 1)
+		return 0;
+	for (p = colon + 1; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || p - colon > 5)
+			return 0;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	return p > colon + 1 && port <= 65535;
+}
+
+static int
+proc_text_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+int
+proc_worker_msg_check(const struct proc_msg *m, int fd, const char **why)
+{
+	*why = "descriptor";
+	if (fd != -1)
+		return -1;
+	*why = "string not terminated";
+	if (!proc_str_ok(m->pm_name, sizeof(m->pm_name)) ||
+	    !proc_str_ok(m->pm_addr, sizeof(m->pm_addr)) ||
+	    !proc_str_ok(m->pm_reason, sizeof(m->pm_reason)))
+		return -1;
+	*why = "slot";
+	if (m->pm_slot != 0)
+		return -1;
+	switch (m->pm_type) {
+	case PROC_PORT_REQ:
+		*why = "flags";
+		if ((m->pm_flags & ~PROC_F_AUTH) != 0)
+			return -1;
+		*why = "port";
+		if (m->pm_port > 65535)
+			return -1;
+		*why = "backend name";
+		if (m->pm_name[0] != '\0' && !hello_name_ok(m->pm_name))
+			return -1;
+		*why = "address";
+		if (!proc_addr_ok(m->pm_addr))
+			return -1;
+		*why = "reason";
+		if (m->pm_reason[0] != '\0')
+			return -1;
+		*why = "proof";
+		if (!(m->pm_flags & PROC_F_AUTH) && (m->pm_ts != 0 ||
+		    !proc_zero(m->pm_nonce, sizeof(m->pm_nonce))))
+			return -1;
+		break;
+	case PROC_REGISTERED:
+		*why = "flags";
+		if (m->pm_flags != 0)
+			return -1;
+		*why = "port";
+		if (m->pm_port == 0 || m->pm_port > 65535)
+			return -1;
+		*why = "unused field";
+		if (m->pm_name[0] != '\0' || m->pm_addr[0] != '\0' ||
+		    m->pm_reason[0] != '\0' || m->pm_ts != 0 ||
+		    !proc_zero(m->pm_nonce, sizeof(m->pm_nonce)))
+			return -1;
+		break;
+	case PROC_IDLE:
+		*why = "flags";
+		if ((m->pm_flags & ~(PROC_F_REFUSED | PROC_F_AUTHFAIL)) != 0 ||
+		    ((m->pm_flags & PROC_F_AUTHFAIL) &&
+		    !(m->pm_flags & PROC_F_REFUSED)))
+			return -1;
+		*why = "reason";
+		if (m->pm_reason[0] == '\0' || !proc_text_ok(m->pm_reason))
+			return -1;
+		*why = "unused field";
+		if (m->pm_port != 0 || m->pm_name[0] != '\0' ||
+		    m->pm_addr[0] != '\0' || m->pm_ts != 0 ||
+		    !proc_zero(m->pm_nonce, sizeof(m->pm_nonce)))
+			return -1;
+		break;
+	default:
+		*why = "message type";
+		return -1;
+	}
+	*why = NULL;
 	return 0;
 }

@@ -2,6 +2,8 @@
  * relay: the public side.  Parses the command line and hands over to the
  * master process.
  */
+#include <linux/capability.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -18,6 +20,7 @@
 #include "mux.h"
 #include "net.h"
 #include "relay.h"
+#include "sandbox.h"
 
 static void
 usage_line(void)
@@ -47,8 +50,8 @@ help(void)
 "                             or a ping within MS (default 5000)\n"
 "      --keepalive SECS       ping each backend every SECS, 0 = off\n"
 "                             (default 30)\n"
-"      --register-timeout MS  a backend must register within MS\n"
-"                             (default 10000)\n"
+"      --register-timeout MS  a backend must register within MS of its\n"
+"                             first byte (default 10000)\n"
 "      --max-clients N        concurrent clients per backend (default 1024)\n"
 "      --max-backends N       registered backends (default 256)\n"
 "      --max-streams N        yamux streams per session (default 65536)\n"
@@ -56,6 +59,18 @@ help(void)
 "                             accepted (default 256)\n"
 "      --max-pending N        connections that have not finished\n"
 "                             registering (default 64)\n"
+"      --max-pending-per-addr N\n"
+"                             of those, from one address (IPv6: one /64)\n"
+"                             (default 8)\n"
+"      --max-startups START:RATE:FULL\n"
+"                             from START pending connections on, refuse a\n"
+"                             new one with a probability of RATE percent,\n"
+"                             rising to 100 at FULL (--max-pending)\n"
+"                             (default 32:30:64; --max-pending N alone\n"
+"                             means N:100:N)\n"
+"      --first-byte-timeout MS\n"
+"                             a connection must send its first byte within\n"
+"                             MS, or it is closed (default 3000)\n"
 "      --session-buffer BYTES received bytes buffered per session\n"
 "                             (default 67108864)\n"
 "      --stream-rate N        stream opens and resets per second a backend\n"
@@ -73,10 +88,18 @@ help(void)
 "      --buffer BYTES         I/O chunk size (default 262144)\n"
 "      --stats NAME           shared-memory stats segment\n"
 "                             (default /relay.PORT)\n"
+"      --stats-group GROUP    group that may read the stats segment, a\n"
+"                             name or a number (default: the group of\n"
+"                             --user, or the relay's)\n"
 "      --secret-file FILE     require registrations to prove the shared\n"
 "                             secret in FILE (mode 600; default: none)\n"
-"      --user USER            workers drop to USER after receiving their\n"
-"                             descriptors (default: stay as started)\n"
+"      --user USER            the master switches to USER once it has\n"
+"                             bound its ports and opened its files\n"
+"                             (default: stay as started)\n"
+"      --worker-user USER     workers run as USER, a name or UID[:GID]\n"
+"                             (default: the user relay-worker if there\n"
+"                             is one and the relay may switch to it, else\n"
+"                             as the master)\n"
 "  -d, --daemon               detach; log to syslog unless --log-file\n"
 "      --pidfile FILE         write the master's pid to FILE (default: none)\n"
 "      --log-file FILE        log to FILE, reopened on SIGHUP\n"
@@ -104,7 +127,12 @@ enum {
 	OPT_WINDOW, OPT_BUFFER, OPT_STATS, OPT_MAXUNACKED, OPT_MAXPENDING,
 	OPT_SESSIONBUF, OPT_STREAMRATE, OPT_SECRET, OPT_USER, OPT_PIDFILE,
 	OPT_LOGFILE, OPT_DRAIN, OPT_WINDOWMAX, OPT_WINDOWBUDGET,
+	OPT_MAXPENDADDR, OPT_STARTUPS, OPT_FIRSTBYTE, OPT_WORKERUSER,
+	OPT_STATSGROUP,
 };
+
+/* The default workers' user: an operator who creates it gets it. */
+#define RELAY_WORKER_USER	"relay-worker"
 
 static int
 copy_arg(char *dst, size_t len, const char *opt, const char *arg)
@@ -118,14 +146,89 @@ copy_arg(char *dst, size_t len, const char *opt, const char *arg)
 int
 relay_drop_privileges(const struct relay_config *c)
 {
-	if (c->user[0] == '\0' || (getuid() == c->uid && geteuid() == c->uid))
+	if (c->user[0] == '\0' || (getuid() == c->uid && geteuid() == c->uid &&
+	    getgid() == c->gid && getegid() == c->gid))
+		return sandbox_set_identity((uid_t)-1, (gid_t)-1, 0);
+	return sandbox_set_identity(c->uid, c->gid, 0);
+}
+
+/* A whole decimal number that fits an id (not -1, the "none" value). */
+static int
+parse_id(const char *s, unsigned long *v)
+{
+	return net_parse_uint(s, 0, 4294967294UL, v);
+}
+
+/* USER, or UID[:GID]: a user need not exist to be a worker's identity. */
+static int
+parse_identity(const char *s, uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+	char		 buf[64], *colon;
+	unsigned long	 u, g;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	if ((colon = strchr(buf, ':')) != NULL)
+		*colon = '\0';
+	if (parse_id(buf, &u) == 0) {
+		*uid = (uid_t)u;
+		if (colon != NULL) {
+			if (parse_id(colon + 1, &g) == -1)
+				return -1;
+			*gid = (gid_t)g;
+		} else if ((pw = getpwuid(*uid)) != NULL)
+			*gid = pw->pw_gid;
+		else
+			*gid = (gid_t)u;
 		return 0;
-	if (setgroups(1, &c->gid) == -1 || setgid(c->gid) == -1 ||
-	    setuid(c->uid) == -1)
+	}
+	if (colon != NULL || (pw = getpwnam(buf)) == NULL)
 		return -1;
-	/* Make sure there is no way back. */
-	if (setuid(0) != -1 || getuid() != c->uid || geteuid() != c->uid)
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+static int
+parse_group(const char *s, gid_t *gid)
+{
+	struct group	*gr;
+	unsigned long	 g;
+
+	if (parse_id(s, &g) == 0) {
+		*gid = (gid_t)g;
+		return 0;
+	}
+	if ((gr = getgrnam(s)) == NULL)
 		return -1;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+/* "START:RATE:FULL", as OpenSSH's MaxStartups. */
+static int
+parse_startups(const char *s, unsigned *start, unsigned *rate,
+    unsigned *full)
+{
+	char		 buf[64], *a, *b;
+	unsigned long	 x, y, z;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	if ((a = strchr(buf, ':')) == NULL || (b = strchr(a + 1, ':')) == NULL)
+		return -1;
+	*a++ = '\0';
+	*b++ = '\0';
+	if (net_parse_uint(buf, 1, 100000, &x) == -1 ||
+	    net_parse_uint(a, 0, 100, &y) == -1 ||
+	    net_parse_uint(b, 1, 100000, &z) == -1 || x > z)
+		return -1;
+	*start = x;
+	*rate = y;
+	*full = z;
 	return 0;
 }
 
@@ -171,6 +274,12 @@ main(int argc, char *argv[])
 		{ "pidfile",		required_argument, NULL, OPT_PIDFILE },
 		{ "log-file",		required_argument, NULL, OPT_LOGFILE },
 		{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
+		{ "max-pending-per-addr", required_argument, NULL,
+		    OPT_MAXPENDADDR },
+		{ "max-startups",	required_argument, NULL, OPT_STARTUPS },
+		{ "first-byte-timeout",	required_argument, NULL, OPT_FIRSTBYTE },
+		{ "worker-user",	required_argument, NULL, OPT_WORKERUSER },
+		{ "stats-group",	required_argument, NULL, OPT_STATSGROUP },
 		{ "verbose",		no_argument,	   NULL, 'v' },
 		{ "quiet",		no_argument,	   NULL, 'q' },
 		{ "help",		no_argument,	   NULL, 'h' },
@@ -178,10 +287,15 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct relay_config cfg;
-	const char	*ports = NULL, *why;
+	const char	*ports = NULL, *why, *worker_user = NULL;
+	const char	*stats_group = NULL;
 	unsigned long	 v;
-	unsigned	 port;
-	int		 ch, level = LOG_LVL_INFO;
+	unsigned	 port, full = 0, pending = 0;
+	uint64_t	 caps;
+	int		 ch, level = LOG_LVL_INFO, startups = 0;
+
+	/* Before anything secret is in memory: no core, no ptrace. */
+	sandbox_nodump();
 
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.listen_host, sizeof(cfg.listen_host), "127.0.0.1");
@@ -198,6 +312,11 @@ main(int argc, char *argv[])
 	cfg.window_budget = 64u * 1024 * 1024;
 	cfg.buffer = 256 * 1024;
 	cfg.max_pending = 64;
+	cfg.max_pending_addr = 8;
+	cfg.startups_start = 32;
+	cfg.startups_rate = 30;
+	cfg.first_byte_ms = 3000;
+	cfg.stats_gid = (gid_t)-1;
 	cfg.max_unacked = 256;
 	cfg.session_buffer = 64u * 1024 * 1024;
 	cfg.stream_rate = 1000;
@@ -300,7 +419,31 @@ main(int argc, char *argv[])
 		case OPT_MAXPENDING:
 			if (net_parse_uint(optarg, 1, 100000, &v) == -1)
 				return bad_value("--max-pending", optarg);
-			cfg.max_pending = v;
+			pending = v;
+			break;
+		case OPT_MAXPENDADDR:
+			if (net_parse_uint(optarg, 1, 100000, &v) == -1)
+				return bad_value("--max-pending-per-addr",
+				    optarg);
+			cfg.max_pending_addr = v;
+			break;
+		case OPT_STARTUPS:
+			if (parse_startups(optarg, &cfg.startups_start,
+			    &cfg.startups_rate, &full) == -1)
+				return bad_value("--max-startups", optarg);
+			startups = 1;
+			break;
+		case OPT_FIRSTBYTE:
+			if (net_parse_uint(optarg, 1, 3600000, &v) == -1)
+				return bad_value("--first-byte-timeout",
+				    optarg);
+			cfg.first_byte_ms = v;
+			break;
+		case OPT_WORKERUSER:
+			worker_user = optarg;
+			break;
+		case OPT_STATSGROUP:
+			stats_group = optarg;
 			break;
 		case OPT_SESSIONBUF:
 			if (net_parse_uint(optarg, 65536, 1ul << 34, &v) == -1)
@@ -364,6 +507,20 @@ main(int argc, char *argv[])
 			usage_line();
 			return EX_USAGE_;
 		}
+	}
+	if (startups) {
+		if (pending != 0 && pending != full) {
+			fprintf(stderr, "relay: --max-pending %u and the FULL of "
+			    "--max-startups (%u) disagree; give one\n", pending,
+			    full);
+			usage_line();
+			return EX_USAGE_;
+		}
+		cfg.max_pending = full;
+	} else if (pending != 0) {
+		/* A plain cap, as before --max-startups. */
+		cfg.max_pending = cfg.startups_start = pending;
+		cfg.startups_rate = 100;
 	}
 	if (argc - optind != 1) {
 		fprintf(stderr, "relay: %s\n", argc - optind == 0 ?
@@ -429,7 +586,53 @@ main(int argc, char *argv[])
 			    "started as root\n");
 			return EX_USAGE_;
 		}
+	} else {
+		cfg.uid = geteuid();
+		cfg.gid = getegid();
 	}
+	/*
+	 * Workers get an identity of their own when one is given or set up
+	 * (the user relay-worker), so that a worker in an attacker's hands
+	 * cannot signal or trace the master or another tunnel's worker.  To
+	 * start workers as another user the master keeps CAP_SETUID,
+	 * CAP_SETGID and CAP_KILL (to end them); see master.c.
+	 */
+	caps = SANDBOX_CAP(CAP_SETUID) | SANDBOX_CAP(CAP_SETGID) |
+	    SANDBOX_CAP(CAP_KILL);
+	if (worker_user != NULL) {
+		if (parse_identity(worker_user, &cfg.worker_uid,
+		    &cfg.worker_gid) == -1)
+			return bad_value("--worker-user", worker_user);
+		if (cfg.worker_uid == 0) {
+			fprintf(stderr, "relay: --worker-user must not be "
+			    "root\n");
+			usage_line();
+			return EX_USAGE_;
+		}
+		if ((cfg.worker_uid != cfg.uid || cfg.worker_gid != cfg.gid) &&
+		    geteuid() != 0 && !sandbox_have_caps(caps)) {
+			fprintf(stderr, "relay: --worker-user needs the relay to "
+			    "be started as root or with CAP_SETUID, CAP_SETGID "
+			    "and CAP_KILL\n");
+			return EX_USAGE_;
+		}
+		snprintf(cfg.worker_user, sizeof(cfg.worker_user), "%s",
+		    worker_user);
+	} else if (parse_identity(RELAY_WORKER_USER, &cfg.worker_uid,
+	    &cfg.worker_gid) == 0 && cfg.worker_uid != 0 &&
+	    (geteuid() == 0 || sandbox_have_caps(caps)))
+		snprintf(cfg.worker_user, sizeof(cfg.worker_user), "%s",
+		    RELAY_WORKER_USER);
+	if (cfg.worker_user[0] == '\0') {
+		/* As the master: its --user, or as started. */
+		snprintf(cfg.worker_user, sizeof(cfg.worker_user), "%s",
+		    cfg.user);
+		cfg.worker_uid = cfg.uid;
+		cfg.worker_gid = cfg.gid;
+	}
+	if (stats_group != NULL &&
+	    parse_group(stats_group, &cfg.stats_gid) == -1)
+		return bad_value("--stats-group", stats_group);
 	if (cfg.secret_file[0] != '\0' &&
 	    auth_load_secret(cfg.secret_file, cfg.secret, sizeof(cfg.secret),
 	    &cfg.secret_len, &why) == -1) {

@@ -983,6 +983,66 @@ print_prom(FILE *out, const struct snap *sn)
 
 /* Opening */
 
+/* The effective uid of a process, from /proc; -1 when hidden or gone. */
+static int
+proc_euid(int64_t pid, uid_t *uid)
+{
+	char		 path[64], line[256];
+	unsigned long	 r, e;
+	FILE		*f;
+	int		 found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%" PRId64 "/status", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "Uid: %lu %lu", &r, &e) == 2) {
+			*uid = (uid_t)e;
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+/*
+ * Anyone can create a file in /dev/shm, with a header that names a live
+ * process: the segment is the relay's only if the process it names is a
+ * relay and runs as the segment's owner.  Where /proc hides other users'
+ * processes, only a segment of root's or our own is believed (neither can
+ * have been planted by a third user).
+ */
+static int
+check_owner(const struct stats *st, const char *name, int64_t pid, char *why,
+    size_t len)
+{
+	uid_t	 euid;
+	int	 relay = stats_pid_is_relay(pid);
+
+	if (relay == 0) {
+		snprintf(why, len, "%s: not a relay's segment: the process it "
+		    "names (pid %" PRId64 ") is not a relay; someone may have "
+		    "planted it", name, pid);
+		return -1;
+	}
+	if (relay == 1 && proc_euid(pid, &euid) == 0) {
+		if (euid == st->st_file_uid)
+			return 0;
+		snprintf(why, len, "%s: not the relay's segment: it belongs to "
+		    "uid %lu, the relay (pid %" PRId64 ") runs as uid %lu; "
+		    "someone may have planted it", name,
+		    (unsigned long)st->st_file_uid, pid, (unsigned long)euid);
+		return -1;
+	}
+	if (st->st_file_uid == 0 || st->st_file_uid == geteuid())
+		return 0;
+	snprintf(why, len, "%s: cannot tell whether it is the relay's: "
+	    "/proc/%" PRId64 " is hidden and the segment belongs to uid %lu",
+	    name, pid, (unsigned long)st->st_file_uid);
+	return -1;
+}
+
 /* Open the segment and check its relay is alive; why on failure. */
 static int
 open_relay(struct stats *st, const char *name, int by_port, unsigned port,
@@ -1008,6 +1068,10 @@ open_relay(struct stats *st, const char *name, int by_port, unsigned port,
 	if (!pid_alive(pid)) {
 		snprintf(why, len, "relay (pid %" PRId64 ") is not running",
 		    pid);
+		stats_close(st, 0);
+		return -1;
+	}
+	if (check_owner(st, name, pid, why, len) == -1) {
 		stats_close(st, 0);
 		return -1;
 	}

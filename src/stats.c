@@ -121,30 +121,117 @@ stats_pid_alive(int64_t pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+int
+stats_pid_is_relay(int64_t pid)
+{
+	char	 path[64], comm[32];
+	ssize_t	 n;
+	int	 fd;
+
+	if (!stats_pid_alive(pid))
+		return 0;
+	/* A recycled pid of another program is not a relay. */
+	snprintf(path, sizeof(path), "/proc/%lld/comm", (long long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	comm[n] = '\0';
+	return strncmp(comm, "relay", 5) == 0 && (comm[5] == '\n' ||
+	    comm[5] == '\0');
+}
+
+static char	 stats_why[512];
+
 /*
- * An existing segment of that name: in use when its header names a live
- * master other than us.  Anything else (a crashed relay's leftover, a
- * half-made or foreign segment) may be replaced.
+ * Open a segment for reading without blocking (a FIFO planted under the
+ * name would block open(2)) and without following a symbolic link (glibc's
+ * shm_open adds O_NOFOLLOW); refuse anything but a regular file.  The fd,
+ * or -1 with errno and *why.
  */
 static int
-stats_in_use(const char *name)
+stats_open_existing(const char *name, struct stat *sb, const char **why)
+{
+	int	 fd, saved;
+
+	if ((fd = shm_open(name, O_RDONLY | O_NONBLOCK, 0)) == -1) {
+		if (errno == ENOENT)
+			*why = "no such segment";
+		else if (errno == ELOOP)
+			*why = "not a relay stats segment (a symbolic link)";
+		else if (errno == ENXIO)
+			*why = "not a relay stats segment (not a regular file)";
+		else
+			*why = "cannot open segment";
+		return -1;
+	}
+	if (fstat(fd, sb) == -1) {
+		*why = "fstat";
+		goto fail;
+	}
+	if (!S_ISREG(sb->st_mode)) {
+		*why = "not a relay stats segment (not a regular file)";
+		errno = EPERM;
+		goto fail;
+	}
+	return fd;
+ fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * An existing segment of that name.  Only one that belongs to the relay's
+ * user (owner) may be inspected and replaced: another user's file was
+ * planted, and its contents prove nothing.  1 when it is in use by a live
+ * relay other than us, 0 when it may be replaced (a crashed relay's
+ * leftover, a half-made one), -1 with errno and *why otherwise.
+ */
+static int
+stats_in_use(const char *name, uid_t owner, const char **why)
 {
 	struct stat		 sb;
 	struct stats_header	*hdr;
+	int64_t			 pid;
 	int			 fd, busy = 0, saved;
 
-	if ((fd = shm_open(name, O_RDONLY, 0)) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &sb) == -1)
+	if ((fd = stats_open_existing(name, &sb, why)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == EACCES) {
+			*why = "exists and this user cannot read it: it "
+			    "belongs to another user";
+			errno = EPERM;
+		}
+		return -1;
+	}
+	if (sb.st_uid != owner) {
+		snprintf(stats_why, sizeof(stats_why), "exists and belongs to "
+		    "uid %lu, not to the relay's user (uid %lu)",
+		    (unsigned long)sb.st_uid, (unsigned long)owner);
+		*why = stats_why;
+		errno = EPERM;
 		goto fail;
+	}
 	if ((size_t)sb.st_size >= sizeof(*hdr)) {
 		hdr = mmap(NULL, sizeof(*hdr), PROT_READ, MAP_SHARED, fd, 0);
-		if (hdr == MAP_FAILED)
+		if (hdr == MAP_FAILED) {
+			*why = "cannot inspect existing segment";
 			goto fail;
+		}
+		pid = __atomic_load_n(&hdr->sh_master_pid, __ATOMIC_RELAXED);
 		if (__atomic_load_n(&hdr->sh_magic, __ATOMIC_ACQUIRE) ==
-		    STATS_MAGIC && hdr->sh_master_pid != (int64_t)getpid() &&
-		    stats_pid_alive(hdr->sh_master_pid))
+		    STATS_MAGIC && pid != (int64_t)getpid() &&
+		    stats_pid_is_relay(pid) != 0) {
+			snprintf(stats_why, sizeof(stats_why), "segment in use "
+			    "by a live relay (pid %lld)", (long long)pid);
+			*why = stats_why;
 			busy = 1;
+		}
 		munmap(hdr, sizeof(*hdr));
 	}
 	close(fd);
@@ -158,11 +245,13 @@ stats_in_use(const char *name)
 
 int
 stats_create(struct stats *st, const char *name, uint32_t max_backends,
-    uint32_t max_clients, unsigned control_port, const char **why)
+    uint32_t max_clients, unsigned control_port, uid_t uid, gid_t gid,
+    const char **why)
 {
 	struct stats_header	*hdr;
 	size_t			 size;
 	void			*base;
+	uid_t			 owner = uid != (uid_t)-1 ? uid : geteuid();
 	int			 fd, tries, saved;
 
 	memset(st, 0, sizeof(*st));
@@ -176,7 +265,12 @@ stats_create(struct stats *st, const char *name, uint32_t max_backends,
 		return -1;
 	}
 	for (tries = 0;; tries++) {
-		fd = shm_open(st->st_name, O_CREAT | O_EXCL | O_RDWR, 0644);
+		/*
+		 * 0600 until it has its owner and group: nobody else can
+		 * open it meanwhile.  O_NONBLOCK: see stats_open_existing.
+		 */
+		fd = shm_open(st->st_name, O_CREAT | O_EXCL | O_RDWR |
+		    O_NONBLOCK, 0600);
 		if (fd != -1)
 			break;
 		if (errno != EEXIST || tries > 0) {
@@ -184,19 +278,30 @@ stats_create(struct stats *st, const char *name, uint32_t max_backends,
 			    "shm_open";
 			return -1;
 		}
-		switch (stats_in_use(st->st_name)) {
+		switch (stats_in_use(st->st_name, owner, why)) {
 		case 1:
-			*why = "segment in use by a live relay";
 			errno = EEXIST;
 			return -1;
 		case -1:
-			*why = "cannot inspect existing segment";
 			return -1;
 		}
 		if (shm_unlink(st->st_name) == -1 && errno != ENOENT) {
 			*why = "cannot remove stale segment";
 			return -1;
 		}
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchown(fd, uid, gid) == -1) {
+		*why = "cannot give the segment its owner and group (fchown)";
+		goto fail;
+	}
+	/*
+	 * Client addresses and byte counts are not for every local user:
+	 * the owner and its group (--stats-group) only, whatever the umask.
+	 */
+	if (fchmod(fd, STATS_MODE) == -1) {
+		*why = "fchmod";
+		goto fail;
 	}
 	if (ftruncate(fd, (off_t)size) == -1) {
 		*why = "ftruncate";
@@ -225,6 +330,7 @@ stats_create(struct stats *st, const char *name, uint32_t max_backends,
 
 	stats_map(st, base, size, max_backends, max_clients);
 	st->st_owner = 1;
+	st->st_file_uid = owner;
 	return 0;
  fail:
 	saved = errno;
@@ -500,15 +606,13 @@ stats_open_ro(struct stats *st, const char *name, const char **why)
 		*why = "bad segment name";
 		return -1;
 	}
-	if ((fd = shm_open(st->st_name, O_RDONLY, 0)) == -1) {
-		*why = errno == ENOENT ? "no such segment" :
-		    "cannot open segment";
+	if ((fd = stats_open_existing(st->st_name, &sb, why)) == -1) {
+		saved = errno;
+		memset(st->st_name, 0, sizeof(st->st_name));
+		errno = saved == EPERM ? EPROTO : saved;
 		return -1;
 	}
-	if (fstat(fd, &sb) == -1) {
-		*why = "fstat";
-		goto fail;
-	}
+	st->st_file_uid = sb.st_uid;
 	if (sb.st_size < (off_t)sizeof(hdr)) {
 		*why = "not a relay stats segment (too small)";
 		errno = EPROTO;

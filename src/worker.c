@@ -30,6 +30,7 @@
 #include "net.h"
 #include "proc.h"
 #include "relay.h"
+#include "sandbox.h"
 #include "session.h"
 #include "stats.h"
 
@@ -86,6 +87,9 @@ struct backend {
 	unsigned		 bk_rate_count;
 	unsigned		 bk_clients_at_end;
 	char			 bk_why[160];	/* how the session ended */
+	/* Why registering failed, for the master to log (rate-limited). */
+	char			 bk_idle_why[PROC_REASON_MAX];
+	uint32_t		 bk_idle_flags;
 };
 
 static struct {
@@ -184,14 +188,19 @@ bk_ended(void *arg, const char *why)
 		bk->bk_state = BK_ENDED;
 		return;
 	}
+	/*
+	 * The master logs why, rate-limited relay-wide: each connection of a
+	 * stranger's flood lands in another pooled worker.
+	 */
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_IDLE;
-	if (bk->bk_state == BK_REFUSING) {
-		log_debug("backend %s: %s", bk->bk_addr, bk->bk_why);
-		m.pm_flags = PROC_F_REFUSED;
-	} else
-		log_warnx("backend %s dropped before registering: %s",
-		    bk->bk_addr, bk->bk_why);
+	if (bk->bk_idle_why[0] == '\0')
+		snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%.120s",
+		    bk->bk_why);
+	m.pm_flags = bk->bk_idle_flags;
+	snprintf(m.pm_reason, sizeof(m.pm_reason), "%s", bk->bk_idle_why[0] ?
+	    bk->bk_idle_why : "registration failed");
+	log_debug("backend %s: %s", bk->bk_addr, bk->bk_why);
 	backend_free(bk);
 	w.bk = NULL;
 	log_set_role("worker");
@@ -454,6 +463,13 @@ reg_request_port(struct backend *bk, const struct hello *h)
 		snprintf(m.pm_name, sizeof(m.pm_name), "%s", h->h_name);
 		snprintf(bk->bk_name, sizeof(bk->bk_name), "%s", h->h_name);
 	}
+	/* The master checks the verified nonce for replays. */
+	if (h != NULL && h->h_auth && w.cfg->secret_len > 0 &&
+	    auth_unhex(h->h_nonce, AUTH_NONCE_HEX, m.pm_nonce) ==
+	    AUTH_NONCE_LEN) {
+		m.pm_flags |= PROC_F_AUTH;
+		m.pm_ts = h->h_ts;
+	}
 	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", bk->bk_addr);
 	bk->bk_state = BK_WAIT_PORT;
 	if (proc_send(w.chan, &m, -1) == -1)
@@ -487,27 +503,35 @@ reg_refuse_quiet(struct backend *bk, const char *why)
 	session_finish(bk->bk_sess, bk->bk_why);
 }
 
+/* Refuse, and have the master log it (rate-limited). */
 static void
 reg_refuse(struct backend *bk, const char *why)
 {
-	log_info("backend %s refused: %s", bk->bk_addr, why);
+	snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%s", why);
+	bk->bk_idle_flags = PROC_F_REFUSED;
 	reg_refuse_quiet(bk, why);
+}
+
+static void
+reg_refuse_auth(struct backend *bk, const char *logged)
+{
+	snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%s", logged);
+	bk->bk_idle_flags = PROC_F_REFUSED | PROC_F_AUTHFAIL;
+	reg_refuse_quiet(bk, "authentication failed");
 }
 
 /*
  * The proof of the shared secret: an HMAC over a fresh nonce, a timestamp
- * and what the backend asks for, each nonce accepted once (the cache is
- * shared by all workers).  The reason stays in the debug log; the backend
- * learns only that it failed.
+ * and what the backend asks for.  Each nonce is accepted once: the master
+ * checks that (reg_request_port passes it on).  The reason stays in the
+ * debug log; the backend learns only that it failed.
  */
 static int
 reg_authenticate(struct backend *bk, const struct hello *h)
 {
 	uint8_t		 nonce[AUTH_NONCE_LEN];
-	struct timespec	 now;
 	const char	*why = "no proof of the secret";
 
-	clock_gettime(CLOCK_REALTIME, &now);
 	if (!h->h_auth)
 		goto fail;
 	why = "wrong proof of the secret";
@@ -515,14 +539,10 @@ reg_authenticate(struct backend *bk, const struct hello *h)
 	    !auth_verify(w.cfg->secret, w.cfg->secret_len, h->h_ts,
 	    h->h_nonce, h->h_name, h->h_port, h->h_mac))
 		goto fail;
-	if (auth_replay_check(w.cfg->replay, (uint64_t)now.tv_sec, h->h_ts,
-	    nonce, AUTH_WINDOW, &why) == -1)
-		goto fail;
 	return 0;
 fail:
 	log_debug("backend %s: %s", bk->bk_addr, why);
-	log_warnx("backend %s: authentication failed", bk->bk_addr);
-	reg_refuse_quiet(bk, "authentication failed");
+	reg_refuse_auth(bk, "authentication failed");
 	return -1;
 }
 
@@ -533,9 +553,8 @@ reg_plain(struct backend *bk)
 	bk->bk_reg.r_form = REG_PLAIN;
 	if (w.cfg->secret_len > 0) {
 		/* A plain yamux client cannot prove the secret. */
-		log_warnx("backend %s: authentication failed (registration "
-		    "without a hello)", bk->bk_addr);
-		reg_refuse_quiet(bk, "authentication failed");
+		reg_refuse_auth(bk, "authentication failed (registration "
+		    "without a hello)");
 		return;
 	}
 	reg_request_port(bk, NULL);
@@ -571,8 +590,6 @@ reg_on_data(struct endpoint *ep, const uint8_t *p, size_t len)
 	if (bk->bk_state != BK_REGISTERING || r->r_form == REG_PLAIN)
 		return;
 	if (len > HELLO_MAX - r->r_len) {
-		log_warnx("backend %s: registration hello too long",
-		    bk->bk_addr);
 		reg_refuse(bk, "registration hello too long");
 		return;
 	}
@@ -685,6 +702,13 @@ reg_port_ok(struct backend *bk, int fd, const struct proc_msg *m)
 	r.pm_port = bk->bk_port;
 	if (proc_send(w.chan, &r, -1) == -1)
 		fatal("channel to master");
+	/*
+	 * This worker serves this backend until it exits and verifies no
+	 * other: it has no more use for the secret.
+	 */
+	explicit_bzero(w.cfg->secret, sizeof(w.cfg->secret));
+	w.cfg->secret_len = 0;
+	sandbox_test_violation(bk->bk_name);	/* test hook, see sandbox.h */
 	/* The round trip, for the stats and the windows. */
 	bk_ping(bk);
 }
@@ -854,6 +878,8 @@ worker_chan(int fd, uint32_t events, void *arg)
 void
 worker_main(struct relay_config *cfg, int chan)
 {
+	const char	*why;
+
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.chan = chan;
@@ -876,6 +902,9 @@ worker_main(struct relay_config *cfg, int chan)
 	if (ev_add(chan, EV_READ, worker_chan, NULL) == -1)
 		fatal("ev_add channel");
 	ev_set_presleep(worker_presleep, NULL);
+	/* From here on, only the system calls of sandbox.c. */
+	if (sandbox_worker_enter(&why) == -1)
+		fatal("cannot enter the sandbox: %s", why);
 	for (;;)
 		ev_run_once(-1);
 }

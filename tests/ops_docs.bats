@@ -122,7 +122,8 @@ unit_has() {
 	    --max-clients --max-streams --max-unacked --session-buffer \
 	    --stream-rate --linger --window --buffer --stats --secret-file \
 	    --user --daemon --pidfile --log-file --drain-timeout --verbose \
-	    --quiet --help --version; do
+	    --quiet --help --version --max-pending-per-addr --max-startups \
+	    --first-byte-timeout --worker-user --stats-group; do
 		# an option item: a .TP line followed by the option
 		man_text relay.8 | grep -A1 -x '\.TP' |
 		    grep -qE -- "^\.B[IR]? .*$opt([^a-z-]|\$)" || {
@@ -235,8 +236,11 @@ PY
 	# the statistics segment must stay visible to relaystat outside the unit
 	! grep -qE '^PrivateIPC=(yes|true|on|1)$' "$unit"
 	! grep -qE '^(InaccessiblePaths|ReadOnlyPaths|TemporaryFileSystem)=.*/dev/shm' "$unit"
-	# binding ports below 1024 is an opt-in, left commented out
-	! grep -qE '^AmbientCapabilities=' "$unit"
+	# binding ports below 1024 is an opt-in, left commented out; the
+	# capabilities given are what starting workers as --worker-user takes
+	! grep -E '^AmbientCapabilities=' "$unit" | grep -q CAP_NET_BIND_SERVICE
+	! grep -E '^AmbientCapabilities=' "$unit" | tr ' =' '\n\n' |
+	    grep -vxE 'AmbientCapabilities|CAP_SETUID|CAP_SETGID|CAP_KILL|' | grep -q .
 	grep -qE '^#AmbientCapabilities=CAP_NET_BIND_SERVICE$' "$unit"
 	# the comment explains why PrivateIPC= stays off
 	grep -qE '^#.*PrivateIPC=' "$unit"

@@ -399,14 +399,25 @@ client_bytes_are() {
 	[ -z "$output" ]
 	[ "${#stderr_lines[@]}" -eq 1 ]
 
-	# A hand-made header is accepted (so the next cases fail for the right
-	# reason), but not with another ABI version or a dead master.
+	# A hand-made header naming a process that is not a relay is refused
+	# as planted; one naming a "relay" of the segment's owner is accepted
+	# (so the next cases fail for the right reason), but not with another
+	# ABI version or a dead master.
 	make_segment "/dev/shm/$SHM_TAG" 1 $$
+	run --separate-stderr "$BIN/relaystat" --json --stats "/$SHM_TAG"
+	echo "$stderr"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"someone may have planted it"* ]]
+	cp /bin/sleep "$BATS_TEST_TMPDIR/relay"
+	"$BATS_TEST_TMPDIR/relay" 60 3>&- &
+	local lookalike=$!
+	track "$lookalike"
+	make_segment "/dev/shm/$SHM_TAG" 1 "$lookalike"
 	run --separate-stderr "$BIN/relaystat" --json --stats "/$SHM_TAG"
 	echo "$output$stderr"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"\"pid\":$$,"* ]]
-	make_segment "/dev/shm/$SHM_TAG" 2 $$
+	[[ "$output" == *"\"pid\":$lookalike,"* ]]
+	make_segment "/dev/shm/$SHM_TAG" 2 "$lookalike"
 	run --separate-stderr "$BIN/relaystat" --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]

@@ -155,9 +155,11 @@ PIDS+=("$SERVE_PID")
 wait_for 10 file_has 'listening on' "$T/serve.out" || die "relaybench serve did not start"
 DIRECT_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/serve.out")
 
-# 500 backends registering at once need more than the default cap on
-# connections still registering (--max-pending 64).
-"$BIN/relay" --max-clients 20000 --max-backends 600 --max-pending 600 0 >"$T/relay.log" 2>&1 3>&- &
+# 500 backends registering at once, all from 127.0.0.1, need more than the
+# default caps on connections still registering (--max-pending 64, of them
+# --max-pending-per-addr 8 from one address).
+"$BIN/relay" --max-clients 20000 --max-backends 600 --max-pending 600 \
+    --max-pending-per-addr 600 0 >"$T/relay.log" 2>&1 3>&- &
 RELAY_PID=$!
 PIDS+=("$RELAY_PID")
 wait_for 10 file_has 'listening on' "$T/relay.log" || die "the relay did not start"

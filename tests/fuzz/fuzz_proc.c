@@ -2,7 +2,8 @@
  * fuzz_proc: the master <-> worker channel receiver on arbitrary messages.
  * The input is sent as one datagram (optionally with a descriptor) on a
  * socketpair; proc_recv and proc_msg_check must refuse anything malformed
- * without leaking the descriptor.
+ * without leaking the descriptor, and what proc_worker_msg_check (the
+ * master's check of a worker) accepts must be safe to log and record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +13,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hello.h"
 #include "proc.h"
+
+/* Printable ASCII only: nothing that could forge a line or a terminal. */
+static int
+printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
 
 static int	 sv[2] = { -1, -1 };
 static int	 devnull = -1;
@@ -74,6 +86,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rv == 1) {
 		if (size != sizeof(m))
 			abort();
+		const char *why;
+		if (proc_worker_msg_check(&m, fd, &why) == 0) {
+			if (fd != -1 || !printable(m.pm_name) ||
+			    !printable(m.pm_addr) || !printable(m.pm_reason) ||
+			    m.pm_port > 65535 || (m.pm_name[0] != '\0' &&
+			    !hello_name_ok(m.pm_name)))
+				abort();
+		}
 		if (proc_msg_check(&m, fd) == 0) {
 			/* Accepted: strings are terminated, port in range. */
 			if (m.pm_port > 65535 ||

@@ -235,6 +235,104 @@ test_proc_check_rules(void)
 	CHECK_EQ(proc_msg_check(&m, -1), -1);
 }
 
+/* A port request as a worker sends it. */
+static void
+port_req(struct proc_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->pm_type = PROC_PORT_REQ;
+	m->pm_port = 9005;
+	strcpy(m->pm_name, "web-1");
+	strcpy(m->pm_addr, "127.0.0.1:40312");
+}
+
+static void
+test_worker_msg_rules(void)
+{
+	static const char *bad_names[] = { "a b", "x\nmaster info: forged",
+	    "\x1b[31m", "a/b", "\xc3\xa9" };
+	static const char *bad_addrs[] = { "", "?", "example.com:80",
+	    "127.0.0.1", "127.0.0.1:", "127.0.0.1:123456", "127.0.0.1:70000",
+	    "[::1]", "::1:80", "[::1]:8x", "1.2.3.4:5\n", "[zz]:1" };
+	struct proc_msg	 m;
+	const char	*why;
+	size_t		 i;
+
+	port_req(&m);
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	strcpy(m.pm_addr, "[2001:db8::1]:443");
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	m.pm_name[0] = '\0';
+	m.pm_port = 0;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	CHECK_EQ(proc_worker_msg_check(&m, 5, &why), -1);
+	CHECK(strcmp(why, "descriptor") == 0);
+	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		port_req(&m);
+		strcpy(m.pm_name, bad_names[i]);
+		CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+		CHECK(strcmp(why, "backend name") == 0);
+	}
+	for (i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+		port_req(&m);
+		strcpy(m.pm_addr, bad_addrs[i]);
+		CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+		CHECK(strcmp(why, "address") == 0);
+	}
+	port_req(&m);
+	m.pm_port = 65536;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	port_req(&m);
+	m.pm_slot = 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	/* A nonce without the flag that says it is there. */
+	port_req(&m);
+	m.pm_nonce[3] = 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_flags = PROC_F_AUTH;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	m.pm_flags = PROC_F_AUTH | PROC_F_REFUSED;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+
+	/* What the master sends is not for a worker to send. */
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_SHUTDOWN;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	CHECK(strcmp(why, "message type") == 0);
+	m.pm_type = 99;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_REGISTERED;
+	m.pm_port = 9005;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	m.pm_port = 0;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_port = 9005;
+	strcpy(m.pm_name, "web");
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_IDLE;
+	strcpy(m.pm_reason, "session error: bad version");
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	m.pm_flags = PROC_F_REFUSED | PROC_F_AUTHFAIL;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	m.pm_flags = PROC_F_AUTHFAIL;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_flags = 0;
+	strcpy(m.pm_reason, "two\nlines");
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	CHECK(strcmp(why, "reason") == 0);
+	strcpy(m.pm_reason, "\x1b]0;title\x07");
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_reason[0] = '\0';
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	strcpy(m.pm_reason, "x");
+	m.pm_port = 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+}
+
 int
 main(void)
 {
@@ -250,5 +348,6 @@ main(void)
 	RUN(test_proc_wrong_size_refused);
 	RUN(test_proc_two_fds_refused_and_closed);
 	RUN(test_proc_check_rules);
+	RUN(test_worker_msg_rules);
 	UNIT_END();
 }

@@ -6,6 +6,7 @@
  * happened, and kills a writer child a failed case may have left behind.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -21,6 +22,9 @@
 
 #include "stats.h"
 #include "unit.h"
+
+/* stats_create's owner and group: leave them as created. */
+#define AS_IS	(uid_t)-1, (gid_t)-1
 
 static char	 seg[64];	/* the current case's segment */
 static pid_t	 writer = -1;	/* the current case's writer child */
@@ -88,7 +92,7 @@ test_create_open_close(void)
 	struct stats	 w, r;
 	const char	*why = NULL;
 
-	CHECK(stats_create(&w, seg, 4, 16, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 4, 16, 9000, AS_IS, &why) == 0);
 	CHECK(w.st_owner == 1);
 	CHECK_EQ(w.st_size, sizeof(struct stats_header) +
 	    4 * sizeof(struct stats_backend) +
@@ -121,19 +125,41 @@ test_bad_args(void)
 	struct stats	 st;
 	const char	*why = NULL;
 
-	CHECK(stats_create(&st, "/a/b", 1, 1, 1, &why) == -1);
+	CHECK(stats_create(&st, "/a/b", 1, 1, 1, AS_IS, &why) == -1);
 	CHECK(errno == EINVAL);
-	CHECK(stats_create(&st, "", 1, 1, 1, &why) == -1);
-	CHECK(stats_create(&st, seg, 0, 1, 1, &why) == -1);
+	CHECK(stats_create(&st, "", 1, 1, 1, AS_IS, &why) == -1);
+	CHECK(stats_create(&st, seg, 0, 1, 1, AS_IS, &why) == -1);
 	CHECK(strcmp(why, "bad table sizes") == 0);
-	CHECK(stats_create(&st, seg, 1, 0, 1, &why) == -1);
-	CHECK(stats_create(&st, seg, UINT32_MAX, UINT32_MAX, 1, &why) == -1);
+	CHECK(stats_create(&st, seg, 1, 0, 1, AS_IS, &why) == -1);
+	CHECK(stats_create(&st, seg, UINT32_MAX, UINT32_MAX, 1, AS_IS, &why) == -1);
 	CHECK(!exists(seg));
 	/* A name without the leading slash means the same segment. */
-	CHECK(stats_create(&st, seg + 1, 1, 1, 1, &why) == 0);
+	CHECK(stats_create(&st, seg + 1, 1, 1, 1, AS_IS, &why) == 0);
 	CHECK(strcmp(st.st_name, seg) == 0);
 	CHECK(exists(seg));
 	stats_close(&st, 1);
+}
+
+/* A child that looks like a relay (its name is "relay") until killed. */
+static pid_t
+relay_lookalike(void)
+{
+	pid_t	 pid;
+	int	 p[2];
+	char	 c;
+
+	if (pipe(p) == -1)
+		return -1;
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_NAME, "relay");
+		(void)!write(p[1], "", 1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	(void)!read(p[0], &c, 1);
+	close(p[0]);
+	return pid;
 }
 
 static void
@@ -142,16 +168,23 @@ test_live_segment_refused(void)
 	struct stats	 a, b;
 	const char	*why = NULL;
 
-	CHECK(stats_create(&a, seg, 2, 2, 9000, &why) == 0);
-	/* Pretend another live master owns it: our parent will do. */
-	a.st_hdr->sh_master_pid = getppid();
-	CHECK(stats_create(&b, seg, 2, 2, 9000, &why) == -1);
+	CHECK(stats_create(&a, seg, 2, 2, 9000, AS_IS, &why) == 0);
+	/* Pretend another live master owns it. */
+	writer = relay_lookalike();
+	CHECK(writer > 0);
+	a.st_hdr->sh_master_pid = writer;
+	CHECK(stats_create(&b, seg, 2, 2, 9000, AS_IS, &why) == -1);
 	CHECK(errno == EEXIST);
-	CHECK(strcmp(why, "segment in use by a live relay") == 0);
+	CHECK(strncmp(why, "segment in use by a live relay (pid ", 36) == 0);
 	CHECK(exists(seg));
+	/* A live process that is not a relay (a recycled pid): replaced. */
+	a.st_hdr->sh_master_pid = getppid();
+	CHECK(stats_create(&b, seg, 2, 2, 9000, AS_IS, &why) == 0);
+	stats_close(&b, 1);
+	CHECK(stats_create(&a, seg, 2, 2, 9000, AS_IS, &why) == 0);
 	/* A dead master's segment is replaced. */
 	a.st_hdr->sh_master_pid = dead_pid();
-	CHECK(stats_create(&b, seg, 3, 5, 9001, &why) == 0);
+	CHECK(stats_create(&b, seg, 3, 5, 9001, AS_IS, &why) == 0);
 	CHECK_EQ(b.st_hdr->sh_max_clients, 5);
 	/* The old mapping stays readable; it is just not the named one. */
 	CHECK_EQ(a.st_hdr->sh_max_clients, 2);
@@ -159,6 +192,84 @@ test_live_segment_refused(void)
 	CHECK(exists(seg));
 	stats_close(&b, 1);
 	CHECK(!exists(seg));
+}
+
+/* The file behind a segment name (Linux: /dev/shm). */
+static void
+seg_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "/dev/shm%s", seg);
+}
+
+static void
+test_mode_and_owner(void)
+{
+	struct stats	 st;
+	struct stat	 sb;
+	const char	*why = NULL;
+	char		 path[128];
+	mode_t		 old = umask(0);
+
+	/* Whatever the umask: group-readable, nothing for others. */
+	CHECK(stats_create(&st, seg, 1, 1, 9000, AS_IS, &why) == 0);
+	umask(old);
+	seg_path(path, sizeof(path));
+	CHECK(stat(path, &sb) == 0);
+	CHECK_EQ(sb.st_mode & 07777, 0640);
+	CHECK_EQ(st.st_file_uid, geteuid());
+	/* Our own group, explicitly: allowed for any user. */
+	stats_close(&st, 1);
+	CHECK(stats_create(&st, seg, 1, 1, 9000, (uid_t)-1, getegid(),
+	    &why) == 0);
+	CHECK(stat(path, &sb) == 0);
+	CHECK_EQ(sb.st_gid, getegid());
+	stats_close(&st, 1);
+}
+
+static void
+test_planted_fifo_refused(void)
+{
+	struct stats	 st;
+	const char	*why = NULL;
+	char		 path[128];
+	time_t		 t0 = time(NULL);
+
+	seg_path(path, sizeof(path));
+	CHECK(mkfifo(path, 0600) == 0);
+	/* Without O_NONBLOCK this would wait for a writer forever. */
+	CHECK(stats_create(&st, seg, 1, 1, 9000, AS_IS, &why) == -1);
+	CHECK(errno == EPERM);
+	CHECK(strstr(why, "not a regular file") != NULL);
+	CHECK(stats_open_ro(&st, seg, &why) == -1);
+	CHECK(strstr(why, "not a regular file") != NULL);
+	CHECK(time(NULL) - t0 < 2);
+	unlink(path);
+}
+
+static void
+test_foreign_owner_refused(void)
+{
+	struct stats	 st;
+	const char	*why = NULL;
+	char		 path[128];
+	int		 fd;
+
+	if (geteuid() != 0) {
+		printf("# skipped: needs root to plant another user's file\n");
+		return;
+	}
+	seg_path(path, sizeof(path));
+	CHECK((fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644)) != -1);
+	CHECK(fchown(fd, 65534, 65534) == 0);
+	close(fd);
+	/* It belongs to someone else: neither read nor replaced. */
+	CHECK(stats_create(&st, seg, 1, 1, 9000, AS_IS, &why) == -1);
+	CHECK(errno == EPERM);
+	CHECK(strstr(why, "belongs to uid 65534") != NULL);
+	CHECK(access(path, F_OK) == 0);
+	/* Unless that user is the relay's. */
+	CHECK(stats_create(&st, seg, 1, 1, 9000, 65534, 65534, &why) == 0);
+	stats_close(&st, 1);
 }
 
 static void
@@ -169,7 +280,7 @@ test_worker_never_unlinks(void)
 	pid_t		 pid;
 	int		 status;
 
-	CHECK(stats_create(&st, seg, 1, 1, 9000, &why) == 0);
+	CHECK(stats_create(&st, seg, 1, 1, 9000, AS_IS, &why) == 0);
 	if ((pid = fork()) == 0) {
 		/* A forked worker inherits st_owner but is not the master. */
 		stats_close(&st, 1);
@@ -204,7 +315,7 @@ test_foreign_file(void)
 	CHECK(stats_open_ro(&st, seg, &why) == -1);
 	close(fd);
 	/* The master replaces a foreign leftover of that name. */
-	CHECK(stats_create(&st, seg, 1, 1, 9000, &why) == 0);
+	CHECK(stats_create(&st, seg, 1, 1, 9000, AS_IS, &why) == 0);
 	stats_close(&st, 1);
 }
 
@@ -214,7 +325,7 @@ test_header_mismatch(void)
 	struct stats	 w, r;
 	const char	*why = NULL;
 
-	CHECK(stats_create(&w, seg, 2, 3, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 2, 3, 9000, AS_IS, &why) == 0);
 	w.st_hdr->sh_abi = STATS_ABI_VERSION + 1;
 	CHECK(stats_open_ro(&r, seg, &why) == -1);
 	CHECK(strstr(why, "ABI version mismatch") != NULL);
@@ -246,7 +357,7 @@ test_backend_begin(void)
 	const char		*why = NULL;
 	char			 longname[200];
 
-	CHECK(stats_create(&w, seg, 3, 2, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 3, 2, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
 	CHECK(stats_read_backend(&r, 1, &rb) == -1);
 	CHECK(errno == 0);
@@ -300,7 +411,7 @@ test_client_begin_end(void)
 	uint32_t		 i;
 	int			 live;
 
-	CHECK(stats_create(&w, seg, 2, 8, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 2, 8, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
 	b = stats_backend_begin(&w, 1, 1, 9001, "10.0.0.1:1", "", 1);
 	CHECK(b != NULL);
@@ -370,7 +481,7 @@ test_client_table_full(void)
 	const char		*why = NULL;
 	int			 i;
 
-	CHECK(stats_create(&w, seg, 1, 4, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 1, 4, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
 	b = stats_backend_begin(&w, 0, 1, 9001, "10.0.0.1:1", "full", 1);
 	for (i = 0; i < 6; i++)
@@ -411,7 +522,7 @@ test_reclaim(void)
 	uint32_t		 i;
 	int			 live;
 
-	CHECK(stats_create(&w, seg, 2, 4, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 2, 4, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
 	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", 1) != NULL);
 	CHECK(stats_backend_begin(&w, 1, 2, 9002, "b:1", "b", 1) != NULL);
@@ -457,7 +568,7 @@ test_begin_frees_leftovers(void)
 	const char		*why = NULL;
 	uint32_t		 i;
 
-	CHECK(stats_create(&w, seg, 1, 4, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 1, 4, 9000, AS_IS, &why) == 0);
 	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", 1) != NULL);
 	for (i = 0; i < 4; i++)
 		CHECK(stats_client_begin(&w, 0, 9001, "c:1", 1) != NULL);
@@ -477,7 +588,7 @@ test_busy_row_bounded(void)
 	struct stats_backend	 rb;
 	const char		*why = NULL;
 
-	CHECK(stats_create(&w, seg, 1, 1, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 1, 1, 9000, AS_IS, &why) == 0);
 	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", 1) != NULL);
 	w.st_backends[0].sb_seq++;	/* a writer that never finishes */
 	CHECK(stats_read_backend(&w, 0, &rb) == -1);
@@ -549,7 +660,7 @@ test_seqlock_torn(void)
 	long			 n, backends = 0, clients = 0, busy = 0;
 	int			 k, i, status;
 
-	CHECK(stats_create(&w, seg, 2, 8, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 2, 8, 9000, AS_IS, &why) == 0);
 	b0 = stats_backend_begin(&w, 0, 1, 9001, "a:1", "monotonic", 1);
 	CHECK(b0 != NULL);
 	if ((writer = fork()) == 0) {
@@ -623,11 +734,11 @@ test_reader_survives_recreate(void)
 	struct stats_backend	 rb;
 	const char		*why = NULL;
 
-	CHECK(stats_create(&w, seg, 1, 1, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 1, 1, 9000, AS_IS, &why) == 0);
 	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "old", 1) != NULL);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
 	stats_close(&w, 1);
-	CHECK(stats_create(&w, seg, 8, 8, 9000, &why) == 0);
+	CHECK(stats_create(&w, seg, 8, 8, 9000, AS_IS, &why) == 0);
 	/* The reader keeps its own mapping of the old segment. */
 	CHECK(stats_read_backend(&r, 0, &rb) == 0);
 	CHECK(strcmp(rb.sb_name, "old") == 0);
@@ -646,6 +757,9 @@ main(void)
 	CASE(test_create_open_close);
 	CASE(test_bad_args);
 	CASE(test_live_segment_refused);
+	CASE(test_mode_and_owner);
+	CASE(test_planted_fifo_refused);
+	CASE(test_foreign_owner_refused);
 	CASE(test_worker_never_unlinks);
 	CASE(test_foreign_file);
 	CASE(test_header_mismatch);
