@@ -192,8 +192,8 @@ struct mux_config {
 
 /*
  * Windows.  Every stream starts with recv_window.  When a stream's reader
- * consumes a whole window in less than two round trips (as measured by
- * pings), the window doubles, up to recv_window_max, as long as the growth
+ * consumes half its window in less than two round trips (the least round
+ * trip the pings measured), the window doubles, up to recv_window_max, as long as the growth
  * of all streams stays within recv_budget.  Updates are sent once half the
  * window has been consumed, as hashicorp does.
  */
@@ -229,12 +229,14 @@ void		 mux_abort(struct mux *, uint32_t code, const char *why);
 
 /*
  * Bytes to send to the peer, as up to *n iovecs (at most MUX_IOV_MAX; *n
- * is set to the number used).  Returns their total length, 0 when there
- * is nothing.  The iovecs are good until the next mux_ call on the
+ * is set to the number used), with at most data_max bytes of Data payload
+ * (control frames are never held back).  Returns their total length, 0
+ * when there is nothing.  The iovecs are good until the next mux_ call on the
  * session, which must be mux_output_done() with the number of bytes
  * actually written (0 if none): only then are frames committed.
  */
-size_t		 mux_output_iov(struct mux *, struct iovec *, int *n);
+size_t		 mux_output_iov(struct mux *, struct iovec *, int *n,
+		    size_t data_max);
 void		 mux_output_done(struct mux *, size_t n);
 /* Non-zero when there is something to send. */
 int		 mux_output_pending(const struct mux *);

@@ -116,6 +116,14 @@ struct session {
 	int				 s_ended;	/* ended told */
 	struct ev_timer			 s_timer;	/* the mux's timers */
 	struct ev_timer			 s_linger;	/* bound on the end */
+	struct ev_timer			 s_retry;	/* data held back */
+	uint64_t			 s_info_at;	/* TCP_INFO read (ms) */
+	uint64_t			 s_rate_cur;	/* delivery rate, B/s: */
+	uint64_t			 s_rate_prev;	/* max of this window, */
+	uint64_t			 s_rate_since;	/* and the last one */
+	uint32_t			 s_acked;	/* segments delivered */
+	uint64_t			 s_acked_at;	/* ... then (ms) */
+	uint32_t			 s_min_rtt_us;
 	uint64_t			 s_bytes_in;
 	char				 s_why[160];
 };

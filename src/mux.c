@@ -156,6 +156,7 @@ struct mux {
 	uint64_t		 ka_next;	/* next keepalive ping */
 	uint32_t		 ka_seq;
 	int64_t			 last_rtt;
+	uint64_t		 min_rtt;	/* least seen, UINT64_MAX: none */
 	uint64_t		 silence_dl;	/* input due by, 0 = none */
 	uint64_t		 silence_from;	/* when that deadline was set */
 
@@ -821,8 +822,10 @@ window_update(struct mux_stream *s, uint16_t flags)
 	if (delta < max / 2 && flags == 0)
 		return;
 	now = mux_now(m);
-	if (flags == 0 && m->last_rtt > 0 && max < m->cfg.recv_window_max &&
-	    now - s->st_cycle < 2 * (uint64_t)m->last_rtt) {
+	/* The least round trip: one inflated by a queue would flatter. */
+	if (flags == 0 && m->min_rtt != UINT64_MAX && m->min_rtt > 0 &&
+	    max < m->cfg.recv_window_max &&
+	    now - s->st_cycle < 2 * m->min_rtt) {
 		grow = max;
 		if (grow > m->cfg.recv_window_max - max)
 			grow = m->cfg.recv_window_max - max;
@@ -932,6 +935,8 @@ input_ping(struct mux *m, const struct mux_hdr *h)
 			m->silence_dl = 0;
 		rtt = m->now >= ps->ps_sent ? m->now - ps->ps_sent : 0;
 		m->last_rtt = rtt > INT64_MAX ? INT64_MAX : (int64_t)rtt;
+		if (rtt < m->min_rtt)
+			m->min_rtt = rtt;
 		if (i == 0)
 			return;
 		if (m->h.pong != NULL)
@@ -1231,11 +1236,11 @@ mux_queued(const struct mux *m)
 }
 
 size_t
-mux_output_iov(struct mux *m, struct iovec *iov, int *niov)
+mux_output_iov(struct mux *m, struct iovec *iov, int *niov, size_t data_max)
 {
 	struct mux_stream	*s;
 	struct mux_plan		*pl;
-	size_t			 total = 0;
+	size_t			 total = 0, data = 0;
 	uint32_t		 n;
 	int			 k = 0, max = *niov, progress;
 
@@ -1267,7 +1272,10 @@ mux_output_iov(struct mux *m, struct iovec *iov, int *niov)
 				n = s->st_send_window - s->st_planned;
 			if (n > m->cfg.max_frame)
 				n = m->cfg.max_frame;
+			if (n > data_max - data)
+				n = (uint32_t)(data_max - data);
 			if (n > 0) {
+				data += n;
 				pl->pl_s = s;
 				pl->pl_len = n;
 				pl->pl_fin = 0;
@@ -1427,8 +1435,7 @@ mux_output(struct mux *m, const uint8_t **p)
 	int		 n = MUX_IOV_MAX, i;
 	uint8_t		*nb;
 
-	/* Everything, not just what one call of iovecs can hold. */
-	total = mux_output_iov(m, iov, &n);
+	total = mux_output_iov(m, iov, &n, SIZE_MAX);
 	*p = NULL;
 	if (total == 0)
 		return 0;
@@ -1486,6 +1493,7 @@ mux_new(const struct mux_config *cfg, const struct mux_handlers *h,
 	m->next_id = cfg->role == MUX_CLIENT ? 1 : 2;
 	m->ka_next = now + m->cfg.keepalive_ms;
 	m->last_rtt = -1;
+	m->min_rtt = UINT64_MAX;
 	return m;
 }
 

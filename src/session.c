@@ -2,9 +2,14 @@
  * session: a yamux session's I/O over one TCP connection (include/session.h).
  */
 #include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -26,7 +31,22 @@
 /* Reads per wake-up: other descriptors get their turn. */
 #define SESSION_READS		4
 
+/*
+ * Data in flight on the connection is kept to about 1.5 times what the
+ * path holds (the bandwidth measured below, times the least round trip
+ * the kernel saw), and never limited below SESSION_INFLIGHT_MIN.  Every
+ * stream of a session shares one TCP connection: a packet lost to an
+ * overfull bottleneck stalls all of them behind it, so a standing queue of
+ * a whole bandwidth-delay product (what a congestion control that fills
+ * the buffer builds) costs every small message a round trip or more.
+ * Half a product of slack keeps the link full without filling the buffer.
+ */
+#define SESSION_INFLIGHT_MIN	(512u * 1024)
+#define SESSION_RATE_WINDOW_MS	2000
+#define SESSION_RETRY_MS	2
+
 static void	session_io(int, uint32_t, void *);
+static int	session_flush(struct session *);
 static void	session_done(struct session *, int cut, const char *why);
 
 void
@@ -289,6 +309,15 @@ session_timer_fire(void *arg)
 		mux_tick(s->s_mux, ev_now());
 }
 
+static void
+session_retry_fire(void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->s_state != SS_DONE)
+		session_flush(s);
+}
+
 /* Writing what we owed, or awaiting the peer's EOF, took too long. */
 static void
 session_linger_fire(void *arg)
@@ -319,6 +348,7 @@ session_new(int fd, const struct session_config *cfg,
 	s->s_state = SS_OPEN;
 	ev_timer_init(&s->s_timer, session_timer_fire, s);
 	ev_timer_init(&s->s_linger, session_linger_fire, s);
+	ev_timer_init(&s->s_retry, session_retry_fire, s);
 	if ((s->s_mux = mux_new(&cfg->sc_mux, &session_handlers, s,
 	    ev_now())) == NULL) {
 		free(s);
@@ -348,6 +378,7 @@ session_free(struct session *s)
 	}
 	ev_timer_cancel(&s->s_timer);
 	ev_timer_cancel(&s->s_linger);
+	ev_timer_cancel(&s->s_retry);
 	if (s->s_fd != -1) {
 		ev_del(s->s_fd);
 		close(s->s_fd);
@@ -373,6 +404,7 @@ session_done(struct session *s, int cut, const char *why)
 	s->s_state = SS_DONE;
 	ev_timer_cancel(&s->s_linger);
 	ev_timer_cancel(&s->s_timer);
+	ev_timer_cancel(&s->s_retry);
 	if (s->s_fd != -1)
 		ev_set(s->s_fd, 0);
 	mux_close(s->s_mux, cut, s->s_why[0] ? s->s_why : "session ended");
@@ -466,6 +498,65 @@ session_read(struct session *s)
 	}
 }
 
+/*
+ * How many more data bytes may go into the connection now (see
+ * SESSION_INFLIGHT_MIN).  The bandwidth is measured here, from the
+ * segments the peer received (acknowledged or selectively acknowledged:
+ * the cumulative count leaps when a retransmission fills a hole, and a
+ * leap would pass for bandwidth) over intervals of four round trips
+ * (samples over less overshoot when ACKs come in bunches), as the largest
+ * rate of the last two windows of SESSION_RATE_WINDOW_MS: a dip does not
+ * starve us and a lower rate is followed within seconds.  The kernel is
+ * asked at most once a millisecond.
+ */
+static size_t
+session_room(struct session *s)
+{
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+	uint64_t	 rate, bdp, cap, now = ev_now(), span;
+	int		 outq;
+
+	if (now != s->s_info_at) {
+		s->s_info_at = now;
+		memset(&ti, 0, sizeof(ti));
+		if (getsockopt(s->s_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+		    len >= offsetof(struct tcp_info, tcpi_delivered) +
+		    sizeof(ti.tcpi_delivered)) {
+			if (ti.tcpi_min_rtt != 0)
+				s->s_min_rtt_us = ti.tcpi_min_rtt;
+			span = 4 * (s->s_min_rtt_us / 1000 + 1);
+			if (span < 40)
+				span = 40;
+			if (s->s_acked_at == 0) {
+				s->s_acked_at = now;
+				s->s_acked = ti.tcpi_delivered;
+			} else if (now - s->s_acked_at >= span) {
+				rate = (uint64_t)(ti.tcpi_delivered - s->s_acked) *
+				    ti.tcpi_snd_mss * 1000 / (now - s->s_acked_at);
+				s->s_acked_at = now;
+				s->s_acked = ti.tcpi_delivered;
+				if (now - s->s_rate_since >=
+				    SESSION_RATE_WINDOW_MS) {
+					s->s_rate_prev = s->s_rate_cur;
+					s->s_rate_cur = 0;
+					s->s_rate_since = now;
+				}
+				if (rate > s->s_rate_cur)
+					s->s_rate_cur = rate;
+			}
+		}
+	}
+	if (ioctl(s->s_fd, SIOCOUTQ, &outq) == -1 || outq < 0)
+		return SIZE_MAX;
+	rate = s->s_rate_cur > s->s_rate_prev ? s->s_rate_cur : s->s_rate_prev;
+	bdp = rate / 1000 * s->s_min_rtt_us / 1000;
+	cap = bdp + bdp / 2;
+	if (cap < SESSION_INFLIGHT_MIN)
+		cap = SESSION_INFLIGHT_MIN;
+	return (uint64_t)outq >= cap ? 0 : (size_t)(cap - (uint64_t)outq);
+}
+
 /* Write what the mux has; 0, or -1 once the session is done. */
 static int
 session_flush(struct session *s)
@@ -480,7 +571,15 @@ session_flush(struct session *s)
 		if (s->s_state == SS_DONE || s->s_shut)
 			return -1;
 		niov = MUX_IOV_MAX;
-		total = mux_output_iov(s->s_mux, iov, &niov);
+		total = mux_output_iov(s->s_mux, iov, &niov, session_room(s));
+		if (total == 0 && mux_output_pending(s->s_mux)) {
+			/* Data waits for the path to drain: no event says when. */
+			if (!ev_timer_pending(&s->s_retry))
+				ev_timer_at(&s->s_retry, ev_now() +
+				    SESSION_RETRY_MS);
+			ev_set(s->s_fd, EV_READ);
+			return 0;
+		}
 		if (total == 0) {
 			/* Producers waiting for room may add more. */
 			if (s->s_ops->drained != NULL && rounds++ < 4 &&

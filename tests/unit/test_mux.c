@@ -1838,7 +1838,7 @@ test_partial_frame_finished_first(void)
 		big[i] = (uint8_t)i;
 	CHECK_EQ(mux_stream_write(s, big, 100 * KB), 100 * KB);
 	/* The socket takes the header and 1000 bytes of the first frame. */
-	n = mux_output_iov(A.m, iov, &niov);
+	n = mux_output_iov(A.m, iov, &niov, SIZE_MAX);
 	CHECK_EQ(n, 100 * KB + 24);
 	mux_output_done(A.m, 12 + 1000);
 	/* A pong is owed now; the frame begun must still come first. */
@@ -1859,7 +1859,7 @@ test_partial_frame_finished_first(void)
 	/* A stream reset while its frame is half out: the frame completes. */
 	CHECK_EQ(mux_stream_write(s, big, 1000), 1000);
 	niov = MUX_IOV_MAX;
-	n = mux_output_iov(A.m, iov, &niov);
+	n = mux_output_iov(A.m, iov, &niov, SIZE_MAX);
 	mux_output_done(A.m, 500);
 	mux_stream_reset(s);
 	n = mux_output(A.m, &p);
@@ -1916,7 +1916,7 @@ test_goaway_ahead_of_data(void)
 	s = mux_open(A.m, 0, NULL);
 	frames(&A);
 	CHECK_EQ(mux_stream_write(s, big, WIN), WIN);
-	n = mux_output_iov(A.m, iov, &niov);
+	n = mux_output_iov(A.m, iov, &niov, SIZE_MAX);
 	mux_output_done(A.m, 100);
 	mux_abort(A.m, MUX_GOAWAY_INTERNAL, "flood");
 	CHECK(strcmp(A.error_why, "flood") == 0);
