@@ -14,16 +14,18 @@ PORT	?= 9000
 
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench
-TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth
+TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
+	   $(BIN)/test_crypto
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
 
 CORE	 = mux ev net log
 RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
 BACKEND	 = backend bridge hello auth $(CORE)
+CRYPTO	 = crypto x25519 chacha blake2s
 
 all: $(PROGS) $(TESTS) $(BIN)/statsreader
 
-$(OBJ)/%.o: src/%.c include/*.h | $(OBJ)
+$(OBJ)/%.o: src/%.c include/*.h src/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 $(OBJ)/test_%.o: tests/unit/test_%.c tests/unit/unit.h include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -53,6 +55,8 @@ $(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_crypto: $(OBJ)/test_crypto.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # make run: the relay on its defaults, in the foreground.
 run: $(PROGS)
@@ -78,10 +82,10 @@ asan:
 	$(MAKE) BIN=bin/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth
+	    bin/asan/test_auth bin/asan/test_crypto
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth
+	    bin/asan/test_auth bin/asan/test_crypto
 
 # The code under test gets coverage instrumentation; the harness (its
 # checking model) only the sanitizers, so its loops do not slow the search.
