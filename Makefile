@@ -15,7 +15,7 @@ PORT	?= 9000
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
-	   $(BIN)/test_crypto
+	   $(BIN)/test_crypto $(BIN)/test_noise
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
 
 CORE	 = mux ev net log
@@ -57,6 +57,8 @@ $(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_crypto: $(OBJ)/test_crypto.o $(CRYPTO:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_noise: $(OBJ)/test_noise.o $(OBJ)/noise.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # make run: the relay on its defaults, in the foreground.
 run: $(PROGS)
@@ -82,10 +84,10 @@ asan:
 	$(MAKE) BIN=bin/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth bin/asan/test_crypto
+	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth bin/asan/test_crypto
+	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise
 
 # The code under test gets coverage instrumentation; the harness (its
 # checking model) only the sanitizers, so its loops do not slow the search.
