@@ -13,15 +13,16 @@ FUZZ_SECONDS ?= 60
 PORT	?= 9000
 
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
-	   $(BIN)/relaybench
+	   $(BIN)/relaybench $(BIN)/relaykey
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
-	   $(BIN)/test_crypto $(BIN)/test_noise
+	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
 
 CORE	 = mux ev net log
 RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
 BACKEND	 = backend bridge hello auth $(CORE)
 CRYPTO	 = crypto x25519 chacha blake2s
+KEYS	 = keys auth hello $(CRYPTO)
 
 all: $(PROGS) $(TESTS) $(BIN)/statsreader
 
@@ -42,6 +43,8 @@ $(BIN)/relaystat: $(OBJ)/relaystat.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/relaybench: $(OBJ)/relaybench.o $(OBJ)/net.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/relaykey: $(OBJ)/relaykey.o $(KEYS:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # A reader of the stats ABI for the tests: checks every row it reads.
 $(BIN)/statsreader: $(OBJ)/statsreader.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -58,6 +61,8 @@ $(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
 $(BIN)/test_crypto: $(OBJ)/test_crypto.o $(CRYPTO:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_noise: $(OBJ)/test_noise.o $(OBJ)/noise.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_keys: $(OBJ)/test_keys.o $(KEYS:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # make run: the relay on its defaults, in the foreground.
@@ -84,10 +89,12 @@ asan:
 	$(MAKE) BIN=bin/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise
+	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
+	    bin/asan/test_keys
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise
+	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
+	    bin/asan/test_keys
 
 # The code under test gets coverage instrumentation; the harness (its
 # checking model) only the sanitizers, so its loops do not slow the search.
@@ -133,7 +140,7 @@ install: $(PROGS)
 	    $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/relaystat.1 man/echoserver.1 man/relayexpose.1 \
-	    man/relaybench.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	    man/relaybench.1 man/relaykey.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/relay.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 uninstall:
@@ -142,6 +149,7 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/man/man1/echoserver.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/relayexpose.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/relaybench.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/relaykey.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8/relay.8
 
 fuzz-cov:
