@@ -327,12 +327,13 @@ hs_dh(struct noise_hs *hs, uint8_t out[NOISE_KEY_LEN], int local_static,
 	static const uint8_t	 zeros[NOISE_KEY_LEN];
 	int			 r;
 
+	/* No && or ?: before the declassification: they could branch. */
 	if (local_static && !hs->hs_has_s_priv) {
-		r = hs->hs_dh(hs->hs_dh_arg, out, remote) == 0 &&
-		    !crypto_memeq(out, zeros, NOISE_KEY_LEN) ? 0 : -1;
+		r = hs->hs_dh(hs->hs_dh_arg, out, remote) != 0;
+		r |= crypto_memeq(out, zeros, NOISE_KEY_LEN);
 	} else
 		r = crypto_x25519(out, local_static ? hs->hs_s_priv :
-		    hs->hs_e_priv, remote);
+		    hs->hs_e_priv, remote) != 0;
 	CRYPTO_DECLASSIFY(&r, sizeof(r));
 	return r == 0 ? NOISE_OK : NOISE_ERR_DH;
 }
