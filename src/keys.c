@@ -548,7 +548,9 @@ keys_auth_parse(const char *text, size_t len, const char *fname, char *err,
 			goto fail;
 		s = nl + 1;
 	}
-	qsort(p.ent, p.nent, sizeof(*p.ent), cmp_entry);
+	/* qsort's pointer is declared non-null even for zero elements. */
+	if (p.nent > 1)
+		qsort(p.ent, p.nent, sizeof(*p.ent), cmp_entry);
 	for (i = 1; i < p.nent; i++)
 		if (memcmp(p.ent[i - 1].ke_key, p.ent[i].ke_key,
 		    KEYS_LEN) == 0) {
@@ -557,7 +559,8 @@ keys_auth_parse(const char *text, size_t len, const char *fname, char *err,
 			    p.ent[i - 1].ke_line);
 			goto fail;
 		}
-	qsort(p.names, p.nnames, sizeof(*p.names), cmp_name);
+	if (p.nnames > 1)
+		qsort(p.names, p.nnames, sizeof(*p.names), cmp_name);
 	for (i = 1; i < p.nnames; i++)
 		if (strcmp(p.names[i - 1].kn_name, p.names[i].kn_name) == 0) {
 			p.line = p.names[i].kn_line;
