@@ -17,6 +17,10 @@ PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
 	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
+# Test tools: the differential tests' driver and, where valgrind's
+# header is installed, the constant-time check.
+CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
+TOOLS	 = $(BIN)/cryptodrv $(CTCHECK)
 
 CORE	 = mux ev net log
 RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
@@ -24,7 +28,7 @@ BACKEND	 = backend bridge hello auth $(CORE)
 CRYPTO	 = crypto x25519 chacha blake2s
 KEYS	 = keys auth hello $(CRYPTO)
 
-all: $(PROGS) $(TESTS) $(BIN)/statsreader
+all: $(PROGS) $(TESTS) $(BIN)/statsreader $(TOOLS)
 
 $(OBJ)/%.o: src/%.c include/*.h src/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -63,6 +67,23 @@ $(BIN)/test_crypto: $(OBJ)/test_crypto.o $(CRYPTO:%=$(OBJ)/%.o)
 $(BIN)/test_noise: $(OBJ)/test_noise.o $(OBJ)/noise.o $(CRYPTO:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_keys: $(OBJ)/test_keys.o $(KEYS:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The driver the differential tests (tests/diff/*.py) talk to.
+$(BIN)/cryptodrv: $(OBJ)/cryptodrv.o $(OBJ)/noise.o $(KEYS:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(OBJ)/cryptodrv.o: tests/diff/cryptodrv.c include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+# The constant-time check: the code under test built with CRYPTO_CTGRIND
+# (its declassification points visible to valgrind), optimised as shipped.
+CT_SRC	 = noise keys auth hello $(CRYPTO)
+$(OBJ)/ct:
+	mkdir -p $@
+$(OBJ)/ct/%.o: src/%.c include/*.h src/*.h | $(OBJ)/ct
+	$(CC) $(CPPFLAGS_ALL) -DCRYPTO_CTGRIND $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(OBJ)/ct/ctcheck.o: tests/ct/ctcheck.c include/*.h | $(OBJ)/ct
+	$(CC) $(CPPFLAGS_ALL) -DCRYPTO_CTGRIND $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(BIN)/ctcheck: $(OBJ)/ct/ctcheck.o $(CT_SRC:%=$(OBJ)/ct/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # make run: the relay on its defaults, in the foreground.
@@ -121,7 +142,6 @@ $(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c include/proc.h
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proc.h.o tests/fuzz/fuzz_proc.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proc.t.o src/proc.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proc.h.o $(BIN)/fuzz_proc.t.o
-
 # Every fuzz target for FUZZ_SECONDS each, on a copy of its seed corpus.
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \
@@ -158,6 +178,7 @@ fuzz-cov:
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
 	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
+	    $(BIN)/cryptodrv $(BIN)/ctcheck \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
 .PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
