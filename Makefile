@@ -16,7 +16,8 @@ PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench $(BIN)/relaykey
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
 	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
-FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
+FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
+	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
 # Test tools: the differential tests' driver and, where valgrind's
 # header is installed, the constant-time check.
 CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
@@ -142,6 +143,28 @@ $(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c include/proc.h
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proc.h.o tests/fuzz/fuzz_proc.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proc.t.o src/proc.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proc.h.o $(BIN)/fuzz_proc.t.o
+# The primitives under the fuzz targets get the sanitizers, not coverage:
+# the search is about the parsers and state machines above them.
+FUZZ_CRYPTO = $(CRYPTO:%=src/%.c)
+$(BIN)/fuzz_noise: tests/fuzz/fuzz_noise.c src/noise.c $(FUZZ_CRYPTO) \
+    include/noise.h include/crypto.h src/crypto_impl.h
+	@mkdir -p $(BIN)/fuzzobj/noise
+	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_noise.h.o tests/fuzz/fuzz_noise.c
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_noise.t.o src/noise.c
+	for f in $(CRYPTO); do clang $(FUZZFLAGS) -c \
+	    -o $(BIN)/fuzzobj/noise/$$f.o src/$$f.c || exit 1; done
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_noise.h.o $(BIN)/fuzz_noise.t.o \
+	    $(CRYPTO:%=$(BIN)/fuzzobj/noise/%.o)
+$(BIN)/fuzz_keys: tests/fuzz/fuzz_keys.c src/keys.c src/auth.c src/hello.c \
+    $(FUZZ_CRYPTO) include/keys.h include/crypto.h src/crypto_impl.h
+	@mkdir -p $(BIN)/fuzzobj/keys
+	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_keys.h.o tests/fuzz/fuzz_keys.c
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_keys.t.o src/keys.c
+	for f in auth hello $(CRYPTO); do clang $(FUZZFLAGS) -c \
+	    -o $(BIN)/fuzzobj/keys/$$f.o src/$$f.c || exit 1; done
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_keys.h.o $(BIN)/fuzz_keys.t.o \
+	    $(patsubst %,$(BIN)/fuzzobj/keys/%.o,auth hello $(CRYPTO))
+
 # Every fuzz target for FUZZ_SECONDS each, on a copy of its seed corpus.
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \
@@ -178,7 +201,7 @@ fuzz-cov:
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
 	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
-	    $(BIN)/cryptodrv $(BIN)/ctcheck \
+	    $(BIN)/cryptodrv $(BIN)/ctcheck $(BIN)/fuzzobj \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
 .PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
