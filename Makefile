@@ -18,10 +18,10 @@ TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
 	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
 	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
-# Test tools: the differential tests' driver and, where valgrind's
-# header is installed, the constant-time check.
+# Test tools: the differential tests' driver, the crypto benchmark and,
+# where valgrind's header is installed, the constant-time check.
 CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
-TOOLS	 = $(BIN)/cryptodrv $(CTCHECK)
+TOOLS	 = $(BIN)/cryptodrv $(BIN)/cryptobench $(CTCHECK)
 
 CORE	 = mux ev net log
 RELAY_O	 = relay master worker bridge proc stats hello auth $(CORE)
@@ -75,6 +75,10 @@ $(BIN)/cryptodrv: $(OBJ)/cryptodrv.o $(OBJ)/noise.o $(KEYS:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(OBJ)/cryptodrv.o: tests/diff/cryptodrv.c include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(BIN)/cryptobench: $(OBJ)/cryptobench.o $(OBJ)/noise.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(OBJ)/cryptobench.o: tests/bench/cryptobench.c include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 # The constant-time check: the code under test built with CRYPTO_CTGRIND
 # (its declassification points visible to valgrind), optimised as shipped.
 CT_SRC	 = noise keys auth hello $(CRYPTO)
@@ -102,6 +106,9 @@ bench: $(PROGS) $(BIN)/nostats/relay
 bench-quick: $(PROGS) $(BIN)/nostats/relay
 	bash tests/bench/run.sh --quick
 	bash tests/bench/stats_cost.sh --quick
+# Throughput of the primitives and handshakes per second, on one core.
+crypto-bench: $(BIN)/cryptobench
+	$(BIN)/cryptobench
 
 test: all
 	@sh tests/run.sh $(TESTS)
@@ -201,7 +208,7 @@ fuzz-cov:
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
 	    $(TESTS) $(BIN)/statsreader $(BIN)/bench-results.jsonl \
-	    $(BIN)/cryptodrv $(BIN)/ctcheck $(BIN)/fuzzobj \
+	    $(BIN)/cryptodrv $(BIN)/cryptobench $(BIN)/ctcheck $(BIN)/fuzzobj \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
-.PHONY: all run test bench bench-quick asan fuzz fuzz-cov install uninstall clean
+.PHONY: all run test bench bench-quick crypto-bench asan fuzz fuzz-cov install uninstall clean
