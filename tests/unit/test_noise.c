@@ -892,6 +892,27 @@ test_records_bad(void)
 		CHECK(noise_rec_open(&rx, rec, n, &pt, &ptlen) == -1);
 		CHECK(all_zero(&rx.rx_cs, sizeof(rx.rx_cs)));
 	}
+	/*
+	 * An authentic empty record (L = 16, a valid tag over nothing) is
+	 * refused too, whole or in pieces: the length alone decides.
+	 */
+	for (i = 0; i < 2; i++) {
+		struct noise_cs	 c;
+
+		rec_pair(&tx, &rx, 0);
+		c = tx;
+		CHECK(noise_cs_encrypt(&c, NULL, 0, NULL, 0, rec + 2) == 0);
+		rec[0] = 0;
+		rec[1] = 16;
+		if (i == 0)
+			CHECK(noise_rec_open(&rx, rec, 18, &pt, &ptlen) == -1);
+		else {
+			CHECK(noise_rec_open(&rx, rec, 1, &pt, &ptlen) == 1);
+			CHECK(noise_rec_open(&rx, rec + 1, 17, &pt, &ptlen) ==
+			    -1);
+		}
+		CHECK(pt == NULL && ptlen == 0);
+	}
 	/* split case: the bad tag found in rx's buffer */
 	rec_pair(&tx, &rx, 0);
 	n = noise_rec_seal(&tx, (const uint8_t *)"hello", 5, rec);
