@@ -126,8 +126,9 @@ const struct keys_auth_entry *keys_auth_find(const struct keys_auth *,
 	    const uint8_t pub[KEYS_LEN]);
 
 /*
- * May key pub register under name (NULL or "" for an unnamed backend) and
- * ask for tunnel port `port` (0: no particular port)?  1 yes; 0 no, with
+ * May key pub register under name (NULL or "" for an unnamed backend; any
+ * other name must pass hello_name_ok, so never "*") and ask for tunnel
+ * port `port` (0: no particular port)?  1 yes; 0 no, with
  * *why one of "key not authorized", "name not allowed for this key", "this
  * key may only register with a name", "port not allowed for this key".
  * With port 0 and an entry with a port range, the caller must choose the

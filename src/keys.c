@@ -699,6 +699,11 @@ keys_auth_permit(const struct keys_auth *a, const uint8_t pub[KEYS_LEN],
 			return 0;
 		}
 	} else {
+		/* "*" is the file's wildcard, never a name a backend holds. */
+		if (!hello_name_ok(name)) {
+			*why = "name not allowed for this key";
+			return 0;
+		}
 		if (a->ka_nnames > 0)
 			n = bsearch(name, a->ka_names, a->ka_nnames,
 			    sizeof(*a->ka_names), cmp_name_key);

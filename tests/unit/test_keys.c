@@ -351,6 +351,10 @@ test_auth_permit(void)
 	CHECK(!keys_auth_permit(a, any, "web", 9010, &why));
 	CHECK(!keys_auth_permit(a, any, "db", 9010, &why));
 	CHECK(!keys_auth_permit(a, any, NULL, 9010, &why));
+	/* the wildcard itself, or any invalid name, is nobody's */
+	CHECK(!keys_auth_permit(a, any, "*", 9010, &why));
+	CHECK(!keys_auth_permit(a, any, "a b", 9010, &why));
+	CHECK(!keys_auth_permit(a, web, "web\n", 0, &why));
 	/* db: the last line had no newline */
 	CHECK(keys_auth_permit(a, db, "db", 1, &why));
 	CHECK(!keys_auth_permit(a, db, "web", 1, &why));
