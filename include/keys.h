@@ -42,7 +42,7 @@
 #define KEYS_LEN		32
 #define KEYS_B64_LEN		44	/* characters, without a NUL */
 #define KEYS_FP_PREFIX		"SHA256:"
-#define KEYS_FP_LEN		(7 + 43)	/* "SHA256:" and unpadded base64 */
+#define KEYS_FP_LEN		(7 + 43)	/* "SHA256:", base64 */
 #define KEYS_ERR_MAX		256	/* a big enough reason buffer */
 #define KEYS_NAME_MAX		63
 #define KEYS_AUTH_FILE_MAX	(8 * 1024 * 1024)	/* bytes */

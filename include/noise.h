@@ -63,7 +63,7 @@
 
 #include "crypto.h"
 
-#define NOISE_KEY_LEN		32	/* DHLEN, HASHLEN, key of a cipher state */
+#define NOISE_KEY_LEN		32	/* DHLEN, HASHLEN, a cipher key */
 #define NOISE_TAG_LEN		16
 #define NOISE_MSG_MAX		65535	/* a handshake message */
 #define NOISE_REC_HDR		2
@@ -150,7 +150,7 @@ typedef int	 noise_dh_fn(void *arg, uint8_t out[NOISE_KEY_LEN],
  */
 struct noise_config {
 	int		 nc_pattern;		/* NOISE_IK, NOISE_NNPSK0 */
-	int		 nc_role;		/* NOISE_INITIATOR, _RESPONDER */
+	int		 nc_role;		/* NOISE_INITIATOR, ... */
 	const uint8_t	*nc_prologue;
 	size_t		 nc_prologue_len;
 	const uint8_t	*nc_s_priv;		/* local static private key */

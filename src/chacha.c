@@ -128,7 +128,8 @@ chacha_scalar(uint8_t *out, const uint8_t *in, size_t len, uint32_t st[16])
  * offset `off` of each block and store.
  */
 #define STORE4(a, b, c, d, off) do {					\
-	__m128i t0_ = _mm_unpacklo_epi32(a, b), t1_ = _mm_unpacklo_epi32(c, d), \
+	__m128i t0_ = _mm_unpacklo_epi32(a, b),				\
+	    t1_ = _mm_unpacklo_epi32(c, d),				\
 	    t2_ = _mm_unpackhi_epi32(a, b), t3_ = _mm_unpackhi_epi32(c, d); \
 	__m128i r0_ = _mm_unpacklo_epi64(t0_, t1_),			\
 	    r1_ = _mm_unpackhi_epi64(t0_, t1_),				\
@@ -237,11 +238,11 @@ __attribute__((target("avx2"))) static size_t
 chacha_avx2(uint8_t *out, const uint8_t *in, size_t len, uint32_t st[16])
 {
 	const __m256i	 rot16 = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5,
-			    10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5,
-			    10, 11, 8, 9, 14, 15, 12, 13);
+			    10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4,
+			    5, 10, 11, 8, 9, 14, 15, 12, 13);
 	const __m256i	 rot8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6,
-			    11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6,
-			    11, 8, 9, 10, 15, 12, 13, 14);
+			    11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5,
+			    6, 11, 8, 9, 10, 15, 12, 13, 14);
 	__m256i		 s[16], x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10,
 			 x11, x12, x13, x14, x15;
 	size_t		 done = 0, j;

@@ -80,7 +80,8 @@ b64_encode32(char *out, const uint8_t in[32], int pad)
 	int		 i, o = 0;
 
 	for (i = 0; i + 3 <= 32; i += 3) {
-		w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
 		out[o++] = b64_char(w >> 18);
 		out[o++] = b64_char((w >> 12) & 63);
 		out[o++] = b64_char((w >> 6) & 63);

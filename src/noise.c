@@ -22,7 +22,7 @@ enum { T_END, T_E, T_S, T_EE, T_ES, T_SE, T_SS, T_PSK };
 
 struct hs_pattern {
 	const char	*name;
-	int		 psk;		/* a psk handshake: "e" also mixes a key */
+	int		 psk;		/* psk handshake: "e" mixes a key */
 	uint8_t		 msg[HS_MESSAGES][HS_TOKENS];
 };
 
@@ -305,7 +305,8 @@ noise_hs_next(const struct noise_hs *hs)
 	switch (hs->hs_state) {
 	case HS_RUNNING:
 		/* The initiator writes the even messages. */
-		ours = (hs->hs_msg % 2 == 0) == (hs->hs_role == NOISE_INITIATOR);
+		ours = (hs->hs_msg % 2 == 0) ==
+		    (hs->hs_role == NOISE_INITIATOR);
 		return ours ? NOISE_WRITE : NOISE_READ;
 	case HS_COMPLETE:
 		return NOISE_SPLIT;

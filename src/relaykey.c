@@ -2,7 +2,8 @@
  * relaykey: make and inspect the static keys of relay's encrypted
  * sessions (keys.h has the formats).
  *
- *	relaykey generate FILE		new private key in FILE, public on stdout
+ *	relaykey generate FILE		a new private key in FILE, the
+ *					public key on stdout
  *	relaykey public FILE		the public key of a private key file
  *	relaykey fingerprint KEY|FILE	SHA256:... of a public key (or of the
  *					public key of a private key file)

@@ -15,7 +15,7 @@
  *	poly KEY M		Poly1305 tag (one-shot and in pieces)
  *	b2s OUTLEN KEY M	BLAKE2s (one-shot and in pieces)
  *	hmac KEY M		HMAC-BLAKE2s
- *	hkdf CK IKM		the three outputs of Noise's HKDF, space-separated
+ *	hkdf CK IKM		Noise's HKDF: three outputs, space-separated
  *	b64 KEY			base64 of 32 bytes
  *	unb64 TEXT		the key, or FAIL
  *	fp PUB			the fingerprint
@@ -102,8 +102,8 @@ prim_line(char *line)
 	if (nf == 0)
 		return -1;
 	if (strcmp(f[0], "x") == 0) {
-		if (field(f, nf, 1, a, 32, &na) || field(f, nf, 2, b, 32, &nb) ||
-		    na != 32 || nb != 32)
+		if (field(f, nf, 1, a, 32, &na) ||
+		    field(f, nf, 2, b, 32, &nb) || na != 32 || nb != 32)
 			return -1;
 		r = crypto_x25519(out, a, b);
 		printf("%s", r == 0 ? "" : "FAIL ");
@@ -114,7 +114,8 @@ prim_line(char *line)
 		crypto_x25519_base(out, a);
 		puthex(out, 32);
 	} else if (strcmp(f[0], "seal") == 0 || strcmp(f[0], "open") == 0) {
-		if (field(f, nf, 1, a, 32, &na) || field(f, nf, 2, b, 12, &nb) ||
+		if (field(f, nf, 1, a, 32, &na) ||
+		    field(f, nf, 2, b, 12, &nb) ||
 		    field(f, nf, 3, c, LINE_MAX_, &nc) ||
 		    field(f, nf, 4, d, LINE_MAX_, &nd) || na != 32 || nb != 12)
 			return -1;
@@ -139,9 +140,9 @@ prim_line(char *line)
 				puthex(out, nd - 16);
 		}
 	} else if (strcmp(f[0], "chacha") == 0) {
-		if (field(f, nf, 1, a, 32, &na) || field(f, nf, 2, b, 12, &nb) ||
-		    nf < 5 || field(f, nf, 4, d, LINE_MAX_, &nd) || na != 32 ||
-		    nb != 12)
+		if (field(f, nf, 1, a, 32, &na) ||
+		    field(f, nf, 2, b, 12, &nb) || nf < 5 ||
+		    field(f, nf, 4, d, LINE_MAX_, &nd) || na != 32 || nb != 12)
 			return -1;
 		crypto_impl_set(CRYPTO_IMPL_SCALAR);
 		crypto_chacha20(ref, d, nd, a, b,
@@ -258,7 +259,8 @@ run_prim(void)
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (prim_line(line) == -1) {
-			fprintf(stderr, "cryptodrv: bad command: %.40s\n", line);
+			fprintf(stderr, "cryptodrv: bad command: %.40s\n",
+			    line);
 			return 64;
 		}
 		putchar('\n');

@@ -677,13 +677,20 @@ static void
 test_x25519_low_order(void)
 {
 	static const char *pts[] = {
-		"0000000000000000000000000000000000000000000000000000000000000000",
-		"0100000000000000000000000000000000000000000000000000000000000000",
-		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
-		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
-		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"00000000000000000000000000000000"
+		    "00000000000000000000000000000000",
+		"01000000000000000000000000000000"
+		    "00000000000000000000000000000000",
+		"e0eb7a7c3b41b8ae1656e3faf19fc46a"
+		    "da098deb9c32b1fd866205165f49b800",
+		"5f9c95bca3508c24b1d0b1559c83ef5b"
+		    "04445cc4581c8e86d8224eddd09f1157",
+		"ecffffffffffffffffffffffffffffff"
+		    "ffffffffffffffffffffffffffffff7f",
+		"edffffffffffffffffffffffffffffff"
+		    "ffffffffffffffffffffffffffffff7f",
+		"eeffffffffffffffffffffffffffffff"
+		    "ffffffffffffffffffffffffffffff7f",
 	};
 	uint8_t		 k[32], u[32], out[32];
 	size_t		 i;

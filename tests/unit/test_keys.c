@@ -276,8 +276,8 @@ test_private_refusals(void)
 	CHECK(load_fails("two", "exactly one key"));
 	CHECK(write_file("empty", "", 0, 0600) == 0);
 	CHECK(load_fails("empty", "exactly one key"));
-	CHECK(write_file("bad", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh!=\n",
-	    45, 0600) == 0);
+	CHECK(write_file("bad",
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh!=\n", 45, 0600) == 0);
 	CHECK(load_fails("bad", "exactly one key"));
 	/* owned by someone else (needs root to arrange) */
 	if (geteuid() == 0) {
@@ -430,7 +430,8 @@ test_auth_errors(void)
 	/* a comment must start a field */
 	CHECK(parse_fails(K1 " name=a#b\n", "keys:1: bad name"));
 	/* an unprintable field is quoted safely */
-	CHECK(parse_fails(K1 " \x1b[31m=1\n", "keys:1: unknown field \"?[31m\""));
+	CHECK(parse_fails(K1 " \x1b[31m=1\n",
+	    "keys:1: unknown field \"?[31m\""));
 	/* a NUL byte, with its line */
 	{
 		static const char	 t[] = "#\n#\n" K1 "\0 name=a\n";

@@ -268,13 +268,15 @@ run_vector(const struct vector *v, int use_dh)
 		return 0;
 	}
 	for (k = 0; k < 2; k++) {
-		struct noise_hs *w = k == 0 ? &hi : &hr, *r = k == 0 ? &hr : &hi;
+		struct noise_hs	*w = k == 0 ? &hi : &hr;
+		struct noise_hs	*r = k == 0 ? &hr : &hi;
 
 		plen = unhex(v->msg[k].payload, payload);
 		wlen = unhex(v->msg[k].ciphertext, want);
 		if (noise_hs_next(w) != NOISE_WRITE ||
 		    noise_hs_next(r) != NOISE_READ ||
-		    noise_hs_write(w, payload, plen, buf, sizeof(buf), &n) != 0 ||
+		    noise_hs_write(w, payload, plen, buf, sizeof(buf),
+		    &n) != 0 ||
 		    n != wlen || memcmp(buf, want, n) != 0) {
 			fprintf(stderr, "  %s: message %d differs\n", v->name,
 			    k);
