@@ -16,8 +16,15 @@
  *
  * Sans-I/O: nothing here reads, writes, allocates or logs.  All state lives
  * in the caller's structs; every secret in them is wiped by noise_*_wipe,
- * on every error, and as soon as it is no longer needed (noise_hs_split
- * leaves only public values in the handshake state).
+ * on every error of a handshake or of a record stream, and as soon as it
+ * is no longer needed (noise_hs_split leaves only public values in the
+ * handshake state).  noise_hs_init copies the keys it is given: the
+ * caller's own copies are the caller's to wipe.
+ *
+ * Constant time: all work on secrets is done by crypto.h's primitives;
+ * this file decides only on public values (lengths, the state machine)
+ * and on two verdicts that are public by design, whether a DH result was
+ * all zeros and whether a tag verified (both declassified, see crypto.h).
  *
  * The IK responder (the relay's worker, which parses internet traffic) need
  * not hold its static private key: it gets the public key and a callback
