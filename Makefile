@@ -15,17 +15,25 @@ PORT	?= 9000
 INTEROP	?= ../shared/interop
 
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
-	   $(BIN)/relaybench
-TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth
-FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth
+	   $(BIN)/relaybench $(BIN)/relaykey
+TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
+	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
+FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
+	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
+# Test tools: the differential tests' driver, the crypto benchmark and,
+# where valgrind's header is installed, the constant-time check.
+CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
+TOOLS	 = $(BIN)/cryptodrv $(BIN)/cryptobench $(CTCHECK)
 
 CORE	 = mux session conn ev net log
 RELAY_O	 = relay master worker proc stats hello auth sandbox $(CORE)
 BACKEND	 = backend hello auth $(CORE)
+CRYPTO	 = crypto x25519 chacha blake2s
+KEYS	 = keys auth hello $(CRYPTO)
 
-all: $(PROGS) $(TESTS) $(BIN)/statsreader $(BIN)/wanlink
+all: $(PROGS) $(TESTS) $(BIN)/statsreader $(BIN)/wanlink $(TOOLS)
 
-$(OBJ)/%.o: src/%.c include/*.h | $(OBJ)
+$(OBJ)/%.o: src/%.c include/*.h src/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 $(OBJ)/test_%.o: tests/unit/test_%.c tests/unit/unit.h include/*.h | $(OBJ)
 	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -41,6 +49,8 @@ $(BIN)/relayexpose: $(OBJ)/relayexpose.o $(BACKEND:%=$(OBJ)/%.o)
 $(BIN)/relaystat: $(OBJ)/relaystat.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/relaybench: $(OBJ)/relaybench.o $(OBJ)/net.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/relaykey: $(OBJ)/relaykey.o $(KEYS:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # A reader of the stats ABI for the tests: checks every row it reads.
 $(BIN)/statsreader: $(OBJ)/statsreader.o $(OBJ)/stats.o
@@ -59,6 +69,33 @@ $(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_crypto: $(OBJ)/test_crypto.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_noise: $(OBJ)/test_noise.o $(OBJ)/noise.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_keys: $(OBJ)/test_keys.o $(KEYS:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The driver the differential tests (tests/diff/*.py) talk to.
+$(BIN)/cryptodrv: $(OBJ)/cryptodrv.o $(OBJ)/noise.o $(KEYS:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(OBJ)/cryptodrv.o: tests/diff/cryptodrv.c include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(BIN)/cryptobench: $(OBJ)/cryptobench.o $(OBJ)/noise.o $(CRYPTO:%=$(OBJ)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(OBJ)/cryptobench.o: tests/bench/cryptobench.c include/*.h | $(OBJ)
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+# The constant-time check: the code under test built with CRYPTO_CTGRIND
+# (its declassification points visible to valgrind), optimised as shipped.
+CT_SRC	 = noise keys auth hello $(CRYPTO)
+$(OBJ)/ct:
+	mkdir -p $@
+$(OBJ)/ct/%.o: src/%.c include/*.h src/*.h | $(OBJ)/ct
+	$(CC) $(CPPFLAGS_ALL) -DCRYPTO_CTGRIND $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(OBJ)/ct/ctcheck.o: tests/ct/ctcheck.c include/*.h | $(OBJ)/ct
+	$(CC) $(CPPFLAGS_ALL) -DCRYPTO_CTGRIND $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(BIN)/ctcheck: $(OBJ)/ct/ctcheck.o $(CT_SRC:%=$(OBJ)/ct/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # make run: the relay on its defaults, in the foreground.
 run: $(PROGS)
@@ -75,6 +112,9 @@ bench: $(PROGS) $(BIN)/nostats/relay
 bench-quick: $(PROGS) $(BIN)/nostats/relay
 	bash tests/bench/run.sh --quick
 	bash tests/bench/stats_cost.sh --quick
+# Throughput of the primitives and handshakes per second, on one core.
+crypto-bench: $(BIN)/cryptobench
+	$(BIN)/cryptobench
 
 # The relay over an emulated WAN link (50 ms, 200 Mbit/s, 0 and 0.1 %
 # loss): tests/wan/bench.sh, about 14 minutes; -quick is a smoke run.
@@ -93,10 +133,12 @@ asan:
 	$(MAKE) BIN=bin/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth
+	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
+	    bin/asan/test_keys
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
-	    bin/asan/test_auth
+	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
+	    bin/asan/test_keys
 
 # The code under test gets coverage instrumentation; the harness (its
 # checking model) only the sanitizers, so its loops do not slow the search.
@@ -125,6 +167,27 @@ $(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c src/hello.c include/proc.h
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proc.t2.o src/hello.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proc.h.o $(BIN)/fuzz_proc.t.o \
 	    $(BIN)/fuzz_proc.t2.o
+# The primitives under the fuzz targets get the sanitizers, not coverage:
+# the search is about the parsers and state machines above them.
+FUZZ_CRYPTO = $(CRYPTO:%=src/%.c)
+$(BIN)/fuzz_noise: tests/fuzz/fuzz_noise.c src/noise.c $(FUZZ_CRYPTO) \
+    include/noise.h include/crypto.h src/crypto_impl.h
+	@mkdir -p $(BIN)/fuzzobj/noise
+	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_noise.h.o tests/fuzz/fuzz_noise.c
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_noise.t.o src/noise.c
+	for f in $(CRYPTO); do clang $(FUZZFLAGS) -c \
+	    -o $(BIN)/fuzzobj/noise/$$f.o src/$$f.c || exit 1; done
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_noise.h.o $(BIN)/fuzz_noise.t.o \
+	    $(CRYPTO:%=$(BIN)/fuzzobj/noise/%.o)
+$(BIN)/fuzz_keys: tests/fuzz/fuzz_keys.c src/keys.c src/auth.c src/hello.c \
+    $(FUZZ_CRYPTO) include/keys.h include/crypto.h src/crypto_impl.h
+	@mkdir -p $(BIN)/fuzzobj/keys
+	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_keys.h.o tests/fuzz/fuzz_keys.c
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_keys.t.o src/keys.c
+	for f in auth hello $(CRYPTO); do clang $(FUZZFLAGS) -c \
+	    -o $(BIN)/fuzzobj/keys/$$f.o src/$$f.c || exit 1; done
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_keys.h.o $(BIN)/fuzz_keys.t.o \
+	    $(patsubst %,$(BIN)/fuzzobj/keys/%.o,auth hello $(CRYPTO))
 
 # Every fuzz target for FUZZ_SECONDS each, on a copy of its seed corpus.
 fuzz: $(FUZZERS)
@@ -144,7 +207,7 @@ install: $(PROGS)
 	    $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/relaystat.1 man/echoserver.1 man/relayexpose.1 \
-	    man/relaybench.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	    man/relaybench.1 man/relaykey.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/relay.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 uninstall:
@@ -153,6 +216,7 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/man/man1/echoserver.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/relayexpose.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/relaybench.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/relaykey.1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8/relay.8
 
 fuzz-cov:
@@ -161,6 +225,7 @@ fuzz-cov:
 clean:
 	rm -rf $(BIN)/obj $(BIN)/asan $(BIN)/interop $(BIN)/nostats $(PROGS) \
 	    $(TESTS) $(BIN)/statsreader $(BIN)/wanlink $(BIN)/bench-results.jsonl $(BIN)/wan-results.jsonl \
+	    $(BIN)/cryptodrv $(BIN)/cryptobench $(BIN)/ctcheck $(BIN)/fuzzobj \
 	    $(FUZZERS) $(BIN)/fuzz_*.o $(BIN)/fuzz_*.log $(BIN)/corpus $(BIN)/fuzzcov $(BIN)/crash-* $(BIN)/leak-* $(BIN)/timeout-*
 
-.PHONY: all run test bench bench-quick bench-wan bench-wan-quick asan fuzz fuzz-cov install uninstall clean
+.PHONY: all run test bench bench-quick bench-wan bench-wan-quick crypto-bench asan fuzz fuzz-cov install uninstall clean

@@ -5,7 +5,7 @@
 
 load lib/common
 
-PAGES=(relay.8 relaystat.1 echoserver.1 relayexpose.1)
+PAGES=(relay.8 relaystat.1 echoserver.1 relayexpose.1 relaykey.1)
 
 teardown() {
 	common_teardown
@@ -100,7 +100,7 @@ unit_has() {
 
 @test "every long option of every program's --help is in its manual page" {
 	local prog page opt missing=()
-	for prog in relay relaystat echoserver relayexpose; do
+	for prog in relay relaystat echoserver relayexpose relaykey; do
 		[ -x "$BIN/$prog" ] || { echo "bin/$prog missing: make all" >&2; return 1; }
 		page=$(page_of "$prog")
 		for opt in $(help_longopts "$prog"); do

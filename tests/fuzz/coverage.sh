@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/coverage.sh [CORPUS_ROOT]
 #
-# CORPUS_ROOT holds one folder per target (mux, hello, proc, auth); the
+# CORPUS_ROOT holds one folder per target (mux, hello, ... keys); the
 # default is bin/corpus, where make fuzz keeps what it found.  Each target
 # is rebuilt with clang's source-based coverage, run once over its corpus,
 # and llvm-cov reports the lines of the code under test.
@@ -14,9 +14,17 @@ out=bin/fuzzcov
 mkdir -p "$out"
 flags="-std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer"
 cov="-fprofile-instr-generate -fcoverage-mapping"
-for t in mux hello proc auth; do
+crypto="src/crypto.c src/x25519.c src/chacha.c src/blake2s.c"
+for t in mux hello proc auth noise keys; do
 	[ -d "$root/$t" ] || { echo "no corpus in $root/$t" >&2; continue; }
-	clang $flags $cov -o "$out/cov_$t" "tests/fuzz/fuzz_$t.c" "src/$t.c"
+	# what the code under test links (only src/$t.c is reported)
+	case $t in
+	noise) extra=$crypto ;;
+	keys) extra="src/auth.c src/hello.c $crypto" ;;
+	*) extra= ;;
+	esac
+	clang $flags $cov -o "$out/cov_$t" "tests/fuzz/fuzz_$t.c" "src/$t.c" \
+	    $extra
 	LLVM_PROFILE_FILE="$out/$t.profraw" "$out/cov_$t" -runs=0 \
 	    "$root/$t" >/dev/null 2>&1
 	llvm-profdata merge -sparse -o "$out/$t.profdata" "$out/$t.profraw"
