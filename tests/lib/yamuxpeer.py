@@ -69,14 +69,19 @@ def say(*a):
 
 
 class Peer:
-    def __init__(self, a):
+    def __init__(self, a, sock=None):
+        """sock: a connected socket-like object to run the session over
+        (noisepeer.py passes its encrypted transport); default, a plain TCP
+        connection to a.host:a.port_."""
         self.a = a
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if a.mode == "badframe":
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.settimeout(a.timeout)
-        self.sock.connect((a.host, a.port_))
-        self.sock.settimeout(None)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if a.mode == "badframe":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(a.timeout)
+            sock.connect((a.host, a.port_))
+            sock.settimeout(None)
+        self.sock = sock
         self.wlock = threading.Lock()
         self.cv = threading.Condition()
         self.reading = threading.Event()
