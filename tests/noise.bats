@@ -1,0 +1,599 @@
+#!/usr/bin/env bats
+# Encrypted sessions (issue 14), against docs/PROTOCOL.md "Encrypted
+# sessions (Noise)" and "Key files": what a capture of the control
+# connection shows, who may register what, replays, tampering, SIGHUP,
+# names that belong to their keys, and the plain form.  The backends are the
+# product's (echoserver, relayexpose), tests/lib/noisepeer.py (an
+# independent Python implementation that can also misbehave) and
+# hashicorp's yamux (bin/interop).
+
+load lib/common
+
+NOISEPEER="$ROOT/tests/lib/noisepeer.py"
+RECPROXY="$ROOT/tests/lib/recproxy.py"
+INTEROP="${INTEROP:-$BIN/interop}"
+
+setup_file() {
+	# bats 1.8.2 cannot skip from setup_file: leave reasons for setup().
+	export NOISE_SKIP= INTEROP_SKIP=
+	if ! python3 -c 'import cryptography' 2>/dev/null; then
+		NOISE_SKIP="python3-cryptography is missing (apt-get install python3-cryptography)"
+		return 0
+	fi
+	if [ -x "$INTEROP/yamux_backend" ]; then
+		return 0
+	fi
+	if ! command -v go >/dev/null 2>&1; then
+		INTEROP_SKIP="Go interop programs not built and 'go' is missing (apt-get install golang-go golang-github-hashicorp-yamux-dev)"
+		return 0
+	fi
+	make -C "$ROOT/../shared/interop" OUT="$INTEROP" >&2 ||
+	    INTEROP_SKIP="could not build the Go interop programs"
+}
+
+setup() {
+	[ -z "$NOISE_SKIP" ] || skip "$NOISE_SKIP"
+	K=$BATS_TEST_TMPDIR
+	newkey relay
+}
+
+teardown() {
+	common_teardown
+}
+
+# ---- helpers ----
+
+# newkey NAME: a private key K/NAME.key, its public key in K/NAME.pub.
+newkey() {
+	"$BIN/relaykey" generate "$K/$1.key" >"$K/$1.pub"
+	[ "$(wc -c <"$K/$1.pub")" -eq 45 ]
+}
+
+pub() { cat "$K/$1.pub"; }
+
+# fp NAME: the fingerprint of K/NAME.pub, computed here from the spec.
+fp() {
+	python3 -c 'import base64, hashlib, sys
+k = base64.b64decode(open(sys.argv[1]).read())
+print("SHA256:" + base64.b64encode(hashlib.sha256(k).digest()).decode().rstrip("="))' "$K/$1.pub"
+}
+
+# authorize LINE...: K/authorized holds the lines, KEYNAME replaced by its
+# public key ("a name=alpha" -> "BASE64 name=alpha").
+authorize() {
+	local line
+	: >"$K/authorized.new"
+	for line in "$@"; do
+		echo "$(pub "${line%% *}")${line#"${line%% *}"}" >>"$K/authorized.new"
+	done
+	mv "$K/authorized.new" "$K/authorized"
+}
+
+# start_keyed_relay [OPTIONS]: a relay with K/relay.key and K/authorized.
+start_keyed_relay() {
+	start_relay --key "$K/relay.key" --authorized-keys "$K/authorized" "$@"
+}
+
+# start_peer OUT KEY [ARGS]: noisepeer.py serving with K/KEY.key, pinning
+# the relay's key; TUNNEL_PORT etc. as start_backend sets them.
+start_peer() {
+	local out=$1 key=$2; shift 2
+	start_backend "$out" python3 "$NOISEPEER" serve 127.0.0.1 \
+	    "${CONTROL_PORT:-$RELAY_PORT}" --key "$K/$key.key" \
+	    --relay-key "$(pub relay)" "$@"
+}
+
+# run_peer KEY [ARGS]: one noisepeer.py attempt under `run`; a peer that
+# registers prints its address and leaves at once (--hold 0).
+run_peer() {
+	local key=$1; shift
+	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" \
+	    --key "$K/$key.key" --relay-key "$(pub relay)" --hold 0 \
+	    --timeout 10 "$@"
+}
+
+# start_echo_key OUT KEY [ARGS]: the product's echoserver in key mode.
+start_echo_key() {
+	local out=$1 key=$2; shift 2
+	start_backend "$out" "$BIN/echoserver" --key "$K/$key.key" \
+	    --relay-key "$(pub relay)" "$@" 127.0.0.1 \
+	    "${CONTROL_PORT:-$RELAY_PORT}"
+}
+
+# nlog TEXT: lines of the relay's log holding TEXT (grep -F).
+nlog() { grep -cF -- "$1" "$RELAY_LOG" || true; }
+nlog_is() { [ "$(nlog "$2")" -eq "$1" ]; }
+nlog_ge() { [ "$(nlog "$2")" -ge "$1" ]; }
+
+# start_recproxy: a recording proxy in front of the relay; sets
+# PROXY_PORT; the captures are K/cap.N.up and K/cap.N.down.
+start_recproxy() {
+	local out="$K/recproxy.out"
+	python3 "$RECPROXY" 127.0.0.1 "$RELAY_PORT" --out "$K/cap" \
+	    >"$out" 2>"$K/recproxy.err" 3>&- &
+	track $!
+	wait_until 10 test -s "$out"
+	PROXY_PORT=$(sed -n 's/^listening on //p' "$out")
+	[ -n "$PROXY_PORT" ]
+}
+
+# marker FILE: 64 random bytes into FILE.
+marker() { head -c 64 /dev/urandom >"$1"; }
+
+# send_marker PORT FILE: the bytes of FILE through 127.0.0.1:PORT, and
+# exactly them back.
+send_marker() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+want = open(sys.argv[2], "rb").read()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(want)
+got = b""
+while len(got) < len(want):
+    b = s.recv(4096)
+    if not b:
+        break
+    got += b
+sys.exit(0 if got == want else 1)
+PY
+}
+
+# capture_has FILE_OR_TEXT CAPTURE...: the bytes (of a file, or the text)
+# occur in one of the captures.
+capture_has() {
+	python3 - "$@" <<'PY'
+import os, sys
+n = sys.argv[1]
+needle = open(n, "rb").read() if os.path.isfile(n) else n.encode()
+sys.exit(0 if any(needle in open(f, "rb").read() for f in sys.argv[2:])
+         else 1)
+PY
+}
+
+# ---- what crosses the wire ----
+
+@test "plain relay: the recording proxy sees the marker, the hello and the name (the capture check works)" {
+	start_relay
+	start_recproxy
+	marker "$K/marker"
+	start_backend e "$BIN/echoserver" --name capname-plain 127.0.0.1 "$PROXY_PORT"
+	send_marker "$TUNNEL_PORT" "$K/marker"
+	wait_until 5 capture_has "$K/marker" "$K/cap.1.down"
+	capture_has relay-hello "$K/cap.1.up"
+	capture_has capname-plain "$K/cap.1.up"
+}
+
+@test "key mode: a capture holds neither the marker nor the hello nor the name" {
+	newkey a
+	authorize "a name=capname-ik"
+	start_keyed_relay
+	start_recproxy
+	marker "$K/marker"
+	CONTROL_PORT=$PROXY_PORT start_echo_key e a --name capname-ik
+	send_marker "$TUNNEL_PORT" "$K/marker"
+	[ "$(head -c 8 "$K/cap.1.up")" = RELAYIK1 ]
+	# both directions carried the marker: the capture is not empty
+	[ "$(wc -c <"$K/cap.1.up")" -gt 200 ]
+	[ "$(wc -c <"$K/cap.1.down")" -gt 200 ]
+	! capture_has "$K/marker" "$K"/cap.1.*
+	! capture_has relay-hello "$K"/cap.1.*
+	! capture_has capname-ik "$K"/cap.1.*
+	# nor the tunnel address the relay answered
+	! capture_has "127.0.0.1:$TUNNEL_PORT" "$K"/cap.1.*
+}
+
+@test "--secret-file mode works end to end, encrypted; another secret is refused" {
+	printf 'correct horse battery staple\n' >"$K/secret"
+	printf 'another secret\n' >"$K/wrong"
+	chmod 600 "$K/secret" "$K/wrong"
+	start_relay --secret-file "$K/secret"
+	start_recproxy
+	marker "$K/marker"
+	start_backend e "$BIN/echoserver" --secret-file "$K/secret" --name capname-np 127.0.0.1 "$PROXY_PORT"
+	send_marker "$TUNNEL_PORT" "$K/marker"
+	run echo_check --bytes 100000
+	[ "$status" -eq 0 ]
+	[ "$(head -c 8 "$K/cap.1.up")" = RELAYNP1 ]
+	[ "$(wc -c <"$K/cap.1.up")" -gt 100000 ]
+	! capture_has "$K/marker" "$K"/cap.1.*
+	! capture_has relay-hello "$K"/cap.1.*
+	! capture_has capname-np "$K"/cap.1.*
+	# the independent implementation too
+	start_backend p python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --secret-file "$K/secret" --name np-peer
+	run echo_check --bytes 20000
+	[ "$status" -eq 0 ]
+	# another secret: no handshake (a 0-length reply, nothing else)
+	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --secret-file "$K/wrong" --hold 0
+	[ "$status" -eq 69 ]
+	[ "$output" = rejected ]
+	wait_until 5 nlog_ge 1 "handshake failed"
+	run timeout 30 "$BIN/echoserver" --secret-file "$K/wrong" 127.0.0.1 "$RELAY_PORT"
+	[ "$status" -eq 69 ]
+	wait_until 5 nlog_ge 2 "handshake failed"
+	[ "$(nlog ' registered')" -eq 2 ]
+}
+
+# ---- who may register ----
+
+@test "an unlisted key is refused: one log line per attempt, other tunnels untouched" {
+	newkey a
+	newkey x
+	authorize "a"
+	start_keyed_relay
+	start_echo_key e a
+	local port_a=$TUNNEL_PORT
+	hold_client held "$port_a" 5000
+	local held=$BG_PID
+	wait_until 10 test -s "$K/held.ready"
+	run_peer x
+	[ "$status" -eq 69 ]
+	[ "$output" = "refused error: key $(fp x) is not authorized" ]
+	wait_until 5 nlog_ge 1 "is not authorized"
+	nlog_is 1 "is not authorized"
+	run timeout 30 "$BIN/echoserver" --key "$K/x.key" --relay-key "$(pub relay)" 127.0.0.1 "$RELAY_PORT"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"not authorized"* ]]
+	wait_until 5 nlog_ge 2 "is not authorized"
+	nlog_is 2 "is not authorized"
+	grep -F "is not authorized" "$RELAY_LOG" | grep -qF "$(fp x)"
+	[ "$(nlog ' registered')" -eq 1 ]
+	alive "$held"
+	TUNNEL_PORT=$port_a run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+}
+
+@test "a listed public key without its private key does not authenticate (wrong backend key)" {
+	newkey a
+	newkey x
+	authorize "a"
+	start_keyed_relay
+	start_echo_key e a
+	local port_a=$TUNNEL_PORT
+	hold_client held "$port_a" 5000
+	local held=$BG_PID
+	wait_until 10 test -s "$K/held.ready"
+	# x's private key, a's public key shown in message 1
+	run_peer x --claim-pub "$K/a.pub"
+	[ "$status" -eq 69 ]
+	[[ "$output" == "rejected relay-key $(pub relay) "* ]]
+	wait_until 5 nlog_ge 1 "handshake failed"
+	nlog_is 1 "handshake failed"
+	[ "$(nlog ' registered')" -eq 1 ]
+	alive "$held"
+	TUNNEL_PORT=$port_a run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+}
+
+@test "a key asking for a name or a port outside its line is refused with the reason, one log line each" {
+	local base
+	base=$(free_port_block 20)
+	newkey a
+	newkey b
+	authorize "a name=alpha port=$((base + 3))" "b ports=$((base + 5))-$((base + 8))"
+	start_relay_port "$base" --ports "$((base + 1))-$((base + 20))" \
+	    --key "$K/relay.key" --authorized-keys "$K/authorized"
+	start_peer pa a --name alpha --port $((base + 3))
+	[ "$TUNNEL_PORT" -eq $((base + 3)) ]
+	hold_client held "$TUNNEL_PORT" 5000
+	local held=$BG_PID
+	wait_until 10 test -s "$K/held.ready"
+	# each refusal: the reason to the backend, one more log line with it
+	local n=0
+	try() {
+		local key=$1 want=$2 before; shift 2
+		before=$(nlog "registration refused: $want")
+		run_peer "$key" "$@"
+		[ "$status" -eq 69 ]
+		[ "$output" = "refused error: $want" ]
+		n=$((n + 1))
+		wait_until 5 nlog_ge "$n" "registration refused:"
+		nlog_is "$n" "registration refused:"
+		nlog_is $((before + 1)) "registration refused: $want"
+	}
+	try a "name not allowed for this key" --name beta
+	try a "port not allowed for this key" --name alpha --port $((base + 4))
+	try a "this key may only register with a name"
+	try b "name not allowed for this key" --name beta
+	try b "port not allowed for this key" --port $((base + 9))
+	[ "$(nlog ' registered')" -eq 1 ]
+	# what the lines allow
+	run_peer b --port $((base + 6))
+	[ "$status" -eq 0 ]
+	[ "$output" = "127.0.0.1:$((base + 6))" ]
+	run_peer b
+	[ "$status" -eq 0 ]
+	alive "$held"
+	TUNNEL_PORT=$((base + 3)) run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+}
+
+@test "a wrong pinned relay key: echoserver and relayexpose refuse it, exit 69, naming both fingerprints" {
+	newkey a
+	newkey other
+	authorize "a"
+	start_keyed_relay
+	run timeout 30 "$BIN/echoserver" --key "$K/a.key" --relay-key "$(pub other)" 127.0.0.1 "$RELAY_PORT"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$(fp other)"* ]]
+	[[ "$output" == *"$(fp relay)"* ]]
+	run timeout 30 "$BIN/relayexpose" --key "$K/a.key" --relay-key "$(pub other)" 127.0.0.1 "$RELAY_PORT" 127.0.0.1:9
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$(fp other)"* ]]
+	[[ "$output" == *"$(fp relay)"* ]]
+	# on the wire: a 0-length reply and the relay's public key
+	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --key "$K/a.key" --relay-key "$(pub other)" --hold 0
+	[ "$status" -eq 69 ]
+	[ "$output" = "rejected relay-key $(pub relay) pinned $(fp other) relay $(fp relay)" ]
+	wait_until 5 nlog_ge 3 "handshake failed"
+	[ "$(nlog ' registered')" -eq 0 ]
+}
+
+@test "garbage after the preamble is dropped: a 0-length reply, nothing registers, the relay goes on" {
+	newkey a
+	authorize "a"
+	start_keyed_relay
+	start_peer pa a
+	local port_a=$TUNNEL_PORT
+	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 96 --timeout 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"reply-length 0"* ]]
+	[[ "$output" == *"received 34 bytes"* ]]
+	[[ "$output" == *"closed=1"* ]]
+	wait_until 5 nlog_ge 1 "handshake failed"
+	# a length beyond 160, and random bytes for the length too
+	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 5000 --timeout 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"closed=1"* ]]
+	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --secret-file /dev/null --bytes 48 --timeout 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"closed=1"* ]]
+	[ "$(nlog ' registered')" -eq 1 ]
+	alive "$RELAY_PID"
+	TUNNEL_PORT=$port_a run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+}
+
+# ---- replays ----
+
+@test "replaying a recorded message 1 gets a fresh message 2 and registers nothing" {
+	newkey a
+	authorize "a name=rep"
+	start_keyed_relay --register-timeout 1000
+	start_peer orig a --name rep --save-m1 "$K/m1" --save-recv "$K/orig.recv"
+	run echo_check --bytes 1000
+	[ "$status" -eq 0 ]
+	kill "$BACKEND_PID"
+	wait_until 10 dead "$BACKEND_PID"
+	[ "$(wc -c <"$K/m1")" -eq 106 ]
+	[ "$(head -c 8 "$K/m1")" = RELAYIK1 ]
+	run timeout 30 python3 "$NOISEPEER" replay 127.0.0.1 "$RELAY_PORT" --from "$K/m1" --timeout 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"reply-length 48"* ]]
+	[[ "$output" == *"closed=1"* ]]
+	local e_orig
+	e_orig=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read()[2:34].hex())' "$K/orig.recv")
+	[[ "$output" == *"reply-e "* ]]
+	[[ "$output" != *"reply-e $e_orig"* ]]
+	[ "$(nlog ' registered')" -eq 1 ]
+}
+
+@test "replaying a whole recorded session registers nothing (keys and secret)" {
+	newkey a
+	authorize "a name=rep"
+	printf 's3cret\n' >"$K/secret"
+	chmod 600 "$K/secret"
+	local mode
+	for mode in key secret; do
+		if [ "$mode" = key ]; then
+			start_keyed_relay --linger 30
+			start_peer orig a --name rep --save-sent "$K/$mode.sent"
+		else
+			start_relay --secret-file "$K/secret" --linger 30
+			start_backend orig python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --secret-file "$K/secret" --name rep --save-sent "$K/$mode.sent"
+		fi
+		run echo_check --bytes 30000
+		[ "$status" -eq 0 ]
+		kill "$BACKEND_PID"
+		wait_until 10 dead "$BACKEND_PID"
+		wait_until 10 nlog_ge 1 "kept for"
+		[ "$(wc -c <"$K/$mode.sent")" -gt 30000 ]
+		run timeout 30 python3 "$NOISEPEER" replay 127.0.0.1 "$RELAY_PORT" --from "$K/$mode.sent" --timeout 10
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"reply-length 48"* ]]
+		[[ "$output" == *"closed=1"* ]]
+		wait_until 5 nlog_ge 1 "did not authenticate (corrupt or tampered)"
+		[ "$(nlog ' registered')" -eq 1 ]
+		stop_all
+	done
+}
+
+# ---- one session's failure is its own ----
+
+@test "a tampered record ends that session only" {
+	newkey a
+	newkey b
+	authorize "a" "b"
+	start_keyed_relay
+	start_echo_key eb b
+	local port_b=$TUNNEL_PORT
+	hold_client held "$port_b" 5000
+	local held=$BG_PID
+	wait_until 10 test -s "$K/held.ready"
+	start_backend ta python3 "$NOISEPEER" tamper 127.0.0.1 "$RELAY_PORT" --key "$K/a.key" --relay-key "$(pub relay)" --go "$K/go" --timeout 10
+	local pa=$BACKEND_PID port_a=$TUNNEL_PORT
+	TUNNEL_PORT=$port_a run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+	touch "$K/go"
+	wait_until 15 dead "$pa"
+	wait $pa
+	grep -q '^closed=1' "$K/ta.out"
+	wait_until 5 nlog_ge 1 "did not authenticate (corrupt or tampered)"
+	nlog_is 1 "did not authenticate (corrupt or tampered)"
+	wait_until 5 port_is_free "$port_a"
+	alive "$held"
+	TUNNEL_PORT=$port_b run echo_check --bytes 100000
+	[ "$status" -eq 0 ]
+}
+
+@test "SIGHUP after removing a key ends that backend and closes its clients; the others go on" {
+	newkey a
+	newkey b
+	authorize "a" "b"
+	start_keyed_relay
+	start_echo_key ea a
+	local pa=$BACKEND_PID port_a=$TUNNEL_PORT
+	start_echo_key eb b
+	local port_b=$TUNNEL_PORT
+	hold_client ha "$port_a" 5000
+	local held_a=$BG_PID
+	hold_client hb "$port_b" 5000
+	local held_b=$BG_PID
+	wait_until 10 test -s "$K/ha.ready"
+	wait_until 10 test -s "$K/hb.ready"
+	authorize "b"
+	kill -HUP "$RELAY_PID"
+	wait_until 10 nlog_ge 1 "is no longer authorized"
+	grep -F "is no longer authorized" "$RELAY_LOG" | grep -qF "$(fp a)"
+	wait_until 10 dead "$held_a"
+	wait "$held_a"
+	wait_until 10 dead "$pa"
+	alive "$held_b"
+	TUNNEL_PORT=$port_b run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+	run_peer a
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"not authorized"* ]]
+	# a reload that adds a key takes effect too
+	authorize "a" "b"
+	kill -HUP "$RELAY_PID"
+	wait_until 10 eval 'run_peer a; [ "$status" -eq 0 ]'
+}
+
+# ---- names belong to their keys ----
+
+@test "two keys cannot take each other's names, while one is live or lingering" {
+	newkey a
+	newkey b
+	newkey c
+	authorize "a name=alpha" "b name=beta" "c name=*"
+	start_keyed_relay --linger 30
+	start_peer pa a --name alpha
+	local pa=$BACKEND_PID port_a=$TUNNEL_PORT
+	run_peer b --name alpha
+	[ "$status" -eq 69 ]
+	[ "$output" = "refused error: name not allowed for this key" ]
+	run_peer c --name alpha
+	[ "$status" -eq 69 ]
+	[[ "$output" == "refused error: "* ]]
+	kill "$pa"
+	wait_until 10 dead "$pa"
+	wait_until 10 nlog_ge 1 "kept for"
+	port_is_open "$port_a"
+	run_peer b --name alpha
+	[ "$status" -eq 69 ]
+	[ "$output" = "refused error: name not allowed for this key" ]
+	run_peer c --name alpha
+	[ "$status" -eq 69 ]
+	[[ "$output" == "refused error: "* ]]
+	[ "$(nlog ' registered')" -eq 1 ]
+	# the owner comes back to the very same port
+	start_peer pa2 a --name alpha
+	[ "$TUNNEL_PORT" -eq "$port_a" ]
+	run echo_check --bytes 1000
+	[ "$status" -eq 0 ]
+}
+
+@test "a name taken under name=* is not lingered into by another name=* key" {
+	newkey c
+	newkey d
+	authorize "c name=*" "d name=*"
+	start_keyed_relay --linger 30
+	start_peer pc c --name gamma
+	local pc=$BACKEND_PID port_c=$TUNNEL_PORT
+	run_peer d --name gamma
+	[ "$status" -eq 69 ]
+	kill "$pc"
+	wait_until 10 dead "$pc"
+	wait_until 10 nlog_ge 1 "kept for"
+	run_peer d --name gamma
+	[ "$status" -eq 69 ]
+	[[ "$output" == "refused error: "* ]]
+	[ "$(nlog ' registered')" -eq 1 ]
+	start_peer pc2 c --name gamma
+	[ "$TUNNEL_PORT" -eq "$port_c" ]
+}
+
+# ---- the plain form ----
+
+@test "hashicorp's yamux backend works against a plain relay and is refused by a keyed one" {
+	[ -z "$INTEROP_SKIP" ] || skip "$INTEROP_SKIP"
+	start_relay
+	start_backend go "$INTEROP/yamux_backend" 127.0.0.1 "$RELAY_PORT"
+	run echo_check --bytes 100000
+	[ "$status" -eq 0 ]
+	stop_all
+	newkey a
+	authorize "a"
+	start_keyed_relay
+	run timeout 20 "$INTEROP/yamux_backend" 127.0.0.1 "$RELAY_PORT"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[[ "$output" == *"error: this relay takes only encrypted sessions"* ]]
+	wait_until 5 nlog_ge 1 "this relay takes only encrypted sessions"
+	nlog_is 1 "this relay takes only encrypted sessions"
+	# our plain backends too, hello or not
+	run timeout 20 python3 "$ROOT/tests/lib/yamuxpeer.py" register 127.0.0.1 "$RELAY_PORT" --name x --hold 0
+	[ "$output" = "refused error: this relay takes only encrypted sessions" ]
+	run timeout 20 "$BIN/echoserver" 127.0.0.1 "$RELAY_PORT"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"this relay takes only encrypted sessions"* ]]
+	[ "$(nlog ' registered')" -eq 0 ]
+}
+
+@test "a plain relay refuses the encrypted forms with an empty reply" {
+	newkey a
+	start_relay
+	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --key "$K/a.key" --relay-key "$(pub relay)" --hold 0
+	[ "$status" -eq 69 ]
+	[[ "$output" == rejected* ]]
+	run timeout 30 "$BIN/echoserver" --key "$K/a.key" --relay-key "$(pub relay)" 127.0.0.1 "$RELAY_PORT"
+	[ "$status" -eq 69 ]
+	printf 'x\n' >"$K/secret"
+	chmod 600 "$K/secret"
+	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --secret-file "$K/secret" --hold 0
+	[ "$status" -eq 69 ]
+	[ "$output" = rejected ]
+	[ "$(nlog ' registered')" -eq 0 ]
+}
+
+# ---- bulk ----
+
+@test "echoserver and relayexpose in key mode carry 1 MB, checked by hash" {
+	newkey a
+	newkey b
+	authorize "a" "b"
+	start_keyed_relay
+	start_echo_key ea a
+	run echo_check --bytes 1000000 --chunk 4097 --seed 7
+	[ "$status" -eq 0 ]
+	[[ "$output" == "ok 1000000 "* ]]
+	local out="$K/echod.out"
+	python3 "$ROOT/tests/lib/echod.py" >"$out" 2>"$K/echod.err" 3>&- &
+	track $!
+	wait_until 10 test -s "$out"
+	start_backend rx "$BIN/relayexpose" --key "$K/b.key" --relay-key "$(pub relay)" 127.0.0.1 "$RELAY_PORT" "127.0.0.1:$(head -n 1 "$out")"
+	run echo_check --bytes 1000000 --seed 8
+	[ "$status" -eq 0 ]
+	[[ "$output" == "ok 1000000 "* ]]
+	run echo_check --bytes 300000 --halfclose
+	[ "$status" -eq 0 ]
+}
+
+@test "the relay opens records of up to 65535 bytes from a backend" {
+	newkey a
+	authorize "a"
+	start_keyed_relay
+	start_peer p a --record-size 65519
+	run echo_check --bytes 1000000 --seed 9
+	[ "$status" -eq 0 ]
+}
