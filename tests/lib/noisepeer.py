@@ -24,9 +24,17 @@ Modes:
             every tunnel stream until the relay closes the session or
             --hold seconds pass; prints "closed" when the relay closed it.
   tamper    like serve, but once --go FILE exists (at once without --go)
-            send one record with one byte flipped; prints "tampered", then
+            send one bad record (--how: "flip" one byte of a record,
+            "len16" an authentic record of an empty plaintext, i.e. length
+            16, "len0" a length field of 0); prints "tampered", then
             "closed=1 after SECS s" if the relay closed the connection
             within --timeout ("closed=0" otherwise, exit 1).
+  filler    like serve, but once --go FILE exists send --count records of
+            one WindowUpdate each (delta 0, stream 1: a no-op), prints
+            "filler done N" and goes on serving (the relay's receiving
+            cipher must rekey after every 2^20 records).
+  knock     --count handshakes one after the other (message 1, the reply,
+            close); prints "knocks N accepted A refused R rejected J".
   replay    send the bytes of --from FILE verbatim (a saved message 1 or a
             whole saved session), read until the relay closes or --timeout;
             prints "received N bytes", "reply-length L" (the length field
@@ -41,6 +49,9 @@ Recording: --save-m1 FILE (the preamble, length and message 1),
            --save-recv FILE (every byte the relay sent).
 Other:     --name N --port P --hold S --timeout S --go FILE
            --record-size N (plaintext per record, default 16384, max 65519)
+           --split N (write at most N bytes at a time, TCP_NODELAY: the
+           preamble, messages and records split anywhere)
+           --m1-payload N (IK: N random bytes of payload in message 1)
 
 Outcomes of the handshake (modes serve and tamper), on stdout, exit 69:
   "refused REASON"                   message 2 carried "error: REASON"
@@ -155,18 +166,22 @@ class NoiseSocket:
         self.prologue = PREAMBLE[self.pattern]
         self.sent = Recorder(a.save_sent)
         self.got = Recorder(a.save_recv)
-        self.tamper = False
+        self.tamper = None
         self.max_pt = a.record_size
         self.relay_pub = None
 
     def raw_send(self, b):
         self.sent.add(b)
-        self.sock.sendall(b)
+        step = self.a.split or len(b)
+        for i in range(0, len(b), step):
+            self.sock.sendall(b[i:i + step])
 
     def connect(self):
         a = self.a
         self.sock = socket.create_connection((a.host, a.port_),
                                              timeout=a.timeout)
+        if a.split:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         e = os.urandom(32)
         if self.pattern == "IK":
             s = load_key(a.key)
@@ -179,7 +194,7 @@ class NoiseSocket:
         else:
             hs = dn.Handshake("NNpsk0", True, self.prologue,
                               psk=psk_of(a.secret_file), e=e)
-        m1 = self.prologue + dn.frame(hs.write(b""))
+        m1 = self.prologue + dn.frame(hs.write(os.urandom(a.m1_payload)))
         if a.save_m1:
             with open(a.save_m1, "wb") as f:
                 f.write(m1)
@@ -221,12 +236,29 @@ class NoiseSocket:
 
     def sendall(self, data):
         for i in range(0, len(data), self.max_pt):
-            rec = bytearray(dn.seal(self.tx, data[i:i + self.max_pt], REKEY))
-            if self.tamper:
-                self.tamper = False
+            if self.tamper == "len16":
+                rec = b"\x00\x10" + self.tx.encrypt(b"", b"")
+            elif self.tamper == "len0":
+                rec = b"\x00\x00"
+            else:
+                rec = bytearray(dn.seal(self.tx, data[i:i + self.max_pt],
+                                        REKEY))
+            if self.tamper == "flip":
                 pos = 2 + (os.urandom(1)[0] % (len(rec) - 2))
                 rec[pos] ^= 1 << (os.urandom(1)[0] % 8)
+            self.tamper = None
             self.raw_send(bytes(rec))
+
+    def send_records(self, pts):
+        """One record per plaintext, written in large pieces."""
+        out = []
+        for pt in pts:
+            out.append(dn.seal(self.tx, pt, REKEY))
+            if len(out) >= 20000:
+                self.raw_send(b"".join(out))
+                out = []
+        if out:
+            self.raw_send(b"".join(out))
 
     def recv(self, n):
         try:
@@ -302,9 +334,27 @@ def blind(a):
     return 0
 
 
+def knock(a):
+    n = {"accepted": 0, "refused": 0, "rejected": 0}
+    for _ in range(a.count):
+        ns = NoiseSocket(a)
+        try:
+            ns.connect()
+            n["accepted"] += 1
+        except Refused as e:
+            n["refused" if str(e).startswith("refused") else "rejected"] += 1
+        except OSError:
+            n["rejected"] += 1
+        ns.sock.close()
+    yp.say("knocks %d accepted %d refused %d rejected %d" % (
+        a.count, n["accepted"], n["refused"], n["rejected"]))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(usage=__doc__)
-    ap.add_argument("mode", choices=("serve", "tamper", "replay", "garbage"))
+    ap.add_argument("mode", choices=("serve", "tamper", "filler", "knock",
+                                     "replay", "garbage"))
     ap.add_argument("host")
     ap.add_argument("port_", type=int)
     ap.add_argument("--key")
@@ -322,6 +372,11 @@ def main():
     ap.add_argument("--save-sent")
     ap.add_argument("--save-recv")
     ap.add_argument("--record-size", type=int, default=16384)
+    ap.add_argument("--split", type=int, default=0)
+    ap.add_argument("--m1-payload", type=int, default=0)
+    ap.add_argument("--how", choices=("flip", "len16", "len0"),
+                    default="flip")
+    ap.add_argument("--count", type=int, default=2**20 + 100)
     try:
         a = ap.parse_args()
     except SystemExit as e:
@@ -336,6 +391,8 @@ def main():
         print("noisepeer.py: give --key and --relay-key, or --secret-file",
               file=sys.stderr)
         return 64
+    if a.mode == "knock":
+        return knock(a)
     # What yamuxpeer.Peer.register reads of its options.
     a.plain = a.syn_data = a.syn_junk = False
     ns = NoiseSocket(a)
@@ -368,8 +425,16 @@ def main():
             yp.say("no %s within %g s" % (a.go, a.timeout))
             return 1
         time.sleep(0.02)
+    if a.mode == "filler":
+        one = yp.frame(yp.T_WINUPD, 0, 1, 0)
+        with p.wlock:
+            ns.send_records(one for _ in range(a.count))
+        yp.say("filler done %d" % a.count)
+        if p.wait(lambda: p.closed, a.hold):
+            yp.say("closed")
+        return 0
     with p.wlock:
-        ns.tamper = True
+        ns.tamper = a.how
     t0 = time.monotonic()
     p.send(yp.frame(yp.T_PING, yp.F_SYN, 0, 77))
     yp.say("tampered")
