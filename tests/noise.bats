@@ -105,12 +105,16 @@ nlog() { grep -cF -- "$1" "$RELAY_LOG" || true; }
 nlog_is() { [ "$(nlog "$2")" -eq "$1" ]; }
 nlog_ge() { [ "$(nlog "$2")" -ge "$1" ]; }
 
-# start_recproxy: a recording proxy in front of the relay; sets
-# PROXY_PORT; the captures are K/cap.N.up and K/cap.N.down.
+# start_recproxy [PREFIX [OPTIONS]]: a recording proxy in front of the
+# relay; sets PROXY_PORT and PROXY_PID; the captures are PREFIX.N.up and
+# PREFIX.N.down (default PREFIX: K/cap).
 start_recproxy() {
-	local out="$K/recproxy.out"
-	python3 "$RECPROXY" 127.0.0.1 "$RELAY_PORT" --out "$K/cap" \
-	    >"$out" 2>"$K/recproxy.err" 3>&- &
+	local prefix=${1:-$K/cap}
+	local out="$prefix.proxy"
+	shift || true
+	python3 "$RECPROXY" 127.0.0.1 "$RELAY_PORT" --out "$prefix" "$@" \
+	    >"$out" 2>"$prefix.proxy.err" 3>&- &
+	PROXY_PID=$!
 	track $!
 	wait_until 10 test -s "$out"
 	PROXY_PORT=$(sed -n 's/^listening on //p' "$out")
@@ -184,6 +188,8 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	capture_lacks capname-ik "$K"/cap.1.*
 	# nor the tunnel address the relay answered
 	capture_lacks "127.0.0.1:$TUNNEL_PORT" "$K"/cap.1.*
+	# the log names the backend's key
+	grep -F " registered as capname-ik" "$RELAY_LOG" | grep -qF "$(fp a)"
 }
 
 @test "--secret-file mode works end to end, encrypted; another secret is refused" {
@@ -741,5 +747,41 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	wait_until 10 nlog_ge 1 "suppressed"
 	alive "$RELAY_PID"
 	run_peer a
+	[ "$status" -eq 0 ]
+}
+
+@test "one bit altered on the path ends the session, either way; the product's backend refuses it" {
+	newkey a
+	newkey b
+	authorize "a" "b"
+	start_keyed_relay
+	start_echo_key eb b
+	local port_b=$TUNNEL_PORT
+	hold_client held "$port_b" 5000
+	local held=$BG_PID
+	wait_until 10 test -s "$K/held.ready"
+	local spec n=0 tampered=0
+	# message 2 (bytes 2..49 of the reply), the first record from the
+	# relay (the registration's answer, from byte 50), the first record
+	# from the backend (the hello, from byte 8 + 2 + 96 = 106)
+	for spec in "--flip-down 20" "--flip-down 60" "--flip-up 115"; do
+		n=$((n + 1))
+		# shellcheck disable=SC2086
+		start_recproxy "$K/flip$n" $spec
+		run timeout 30 "$BIN/echoserver" --key "$K/a.key" --relay-key "$(pub relay)" 127.0.0.1 "$PROXY_PORT"
+		[ "$status" -eq 69 ]
+		# no tunnel address on stdout (a message on stderr)
+		[[ "$output" != 127.0.0.1:* ]]
+		[[ "$output" != *$'\n'127.0.0.1:* ]]
+		[ "$n" -eq 3 ] || [[ "$output" == *"did not authenticate"* ]]
+		kill "$PROXY_PID"
+	done
+	# the relay saw the altered record from the backend
+	wait_until 5 nlog_ge 1 "did not authenticate (corrupt or tampered)"
+	# b and the session whose answer was altered (the relay had
+	# registered it, the backend refused the answer)
+	[ "$(nlog ' registered')" -eq 2 ]
+	alive "$held"
+	TUNNEL_PORT=$port_b run echo_check --bytes 10000
 	[ "$status" -eq 0 ]
 }

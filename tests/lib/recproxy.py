@@ -3,9 +3,12 @@
 TARGETHOST:TARGETPORT unchanged, and the bytes of each direction are
 appended, as they pass, to PREFIX.N.up (client to target) and PREFIX.N.down
 (target to client), N counting connections from 1.  Prints "listening on
-PORT" once ready; exits on SIGTERM or after --max-seconds.
+PORT" once ready; exits on SIGTERM or after --max-seconds.  With
+--flip-up N or --flip-down N it also alters one bit of byte N (from 0) of
+that direction of every connection: an attacker on the path.
 
   recproxy.py TARGETHOST TARGETPORT --out PREFIX [--max-seconds S]
+              [--flip-up N] [--flip-down N]
 """
 import argparse
 import signal
@@ -15,13 +18,19 @@ import threading
 import time
 
 
-def pipe(src, dst, path, stop):
+def pipe(src, dst, path, stop, flip):
+    off = 0
     with open(path, "ab") as f:
         try:
             while not stop.is_set():
                 b = src.recv(65536)
                 if not b:
                     break
+                if flip is not None and off <= flip < off + len(b):
+                    b = bytearray(b)
+                    b[flip - off] ^= 0x10
+                    b = bytes(b)
+                off += len(b)
                 f.write(b)
                 f.flush()
                 dst.sendall(b)
@@ -41,6 +50,8 @@ def main():
     ap.add_argument("port", type=int)
     ap.add_argument("--out", required=True)
     ap.add_argument("--max-seconds", type=float, default=300)
+    ap.add_argument("--flip-up", type=int)
+    ap.add_argument("--flip-down", type=int)
     a = ap.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *x: stop.set())
@@ -64,9 +75,11 @@ def main():
             c.close()
             continue
         n += 1
-        for x, y, d in ((c, t, "up"), (t, c, "down")):
+        for x, y, d, flip in ((c, t, "up", a.flip_up),
+                              (t, c, "down", a.flip_down)):
             threading.Thread(target=pipe,
-                             args=(x, y, "%s.%d.%s" % (a.out, n, d), stop),
+                             args=(x, y, "%s.%d.%s" % (a.out, n, d), stop,
+                                   flip),
                              daemon=True).start()
     return 0
 
