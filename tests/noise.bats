@@ -310,8 +310,11 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	run_peer b --port $((base + 6))
 	[ "$status" -eq 0 ]
 	[ "$output" = "127.0.0.1:$((base + 6))" ]
+	# no port asked: one within the line's bounds
 	run_peer b
 	[ "$status" -eq 0 ]
+	local got=${output##*:}
+	[ "$got" -ge $((base + 5)) ] && [ "$got" -le $((base + 8)) ]
 	alive "$held"
 	TUNNEL_PORT=$((base + 3)) run echo_check --bytes 10000
 	[ "$status" -eq 0 ]
@@ -350,6 +353,10 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	[[ "$output" == *"received 34 bytes"* ]]
 	[[ "$output" == *"closed=1"* ]]
 	wait_until 5 nlog_ge 1 "handshake failed"
+	# an empty message 1
+	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 0 --timeout 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"closed=1"* ]]
 	# a length beyond 160, and random bytes for the length too
 	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 5000 --timeout 10
 	[ "$status" -eq 0 ]
@@ -487,6 +494,10 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	newkey c
 	authorize "a name=alpha" "b name=beta" "c name=*"
 	start_keyed_relay --linger 30
+	# a listed name is its key's before that key ever registered
+	run_peer c --name alpha
+	[ "$status" -eq 69 ]
+	[ "$output" = "refused error: name not allowed for this key" ]
 	start_peer pa a --name alpha
 	local pa=$BACKEND_PID port_a=$TUNNEL_PORT
 	run_peer b --name alpha
@@ -653,9 +664,14 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 
 @test "records and handshake messages split anywhere by TCP (1-byte writes)" {
 	newkey a
-	authorize "a name=split"
+	authorize "a name=*"
 	start_keyed_relay
 	start_peer p a --name split --split 1
+	run echo_check --bytes 3000
+	[ "$status" -eq 0 ]
+	# records that split yamux frames (the hello among them): 5 bytes of
+	# plaintext each
+	start_peer p5 a --name split5 --record-size 5
 	run echo_check --bytes 3000
 	[ "$status" -eq 0 ]
 	printf 'k\n' >"$K/secret"
