@@ -303,6 +303,8 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	try a "name not allowed for this key" --name beta
 	try a "port not allowed for this key" --name alpha --port $((base + 4))
 	try a "this key may only register with a name"
+	# the original registration (no hello) inside the records: no name
+	try a "this key may only register with a name" --no-hello
 	try b "name not allowed for this key" --name beta
 	try b "port not allowed for this key" --port $((base + 9))
 	[ "$(nlog ' registered')" -eq 1 ]
@@ -310,10 +312,14 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	run_peer b --port $((base + 6))
 	[ "$status" -eq 0 ]
 	[ "$output" = "127.0.0.1:$((base + 6))" ]
+	run_peer b --no-hello
+	[ "$status" -eq 0 ]
+	local got=${output##*:}
+	[ "$got" -ge $((base + 5)) ] && [ "$got" -le $((base + 8)) ]
 	# no port asked: one within the line's bounds
 	run_peer b
 	[ "$status" -eq 0 ]
-	local got=${output##*:}
+	got=${output##*:}
 	[ "$got" -ge $((base + 5)) ] && [ "$got" -le $((base + 8)) ]
 	alive "$held"
 	TUNNEL_PORT=$((base + 3)) run echo_check --bytes 10000
@@ -799,5 +805,22 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	[ "$(nlog ' registered')" -eq 2 ]
 	alive "$held"
 	TUNNEL_PORT=$port_b run echo_check --bytes 10000
+	[ "$status" -eq 0 ]
+}
+
+@test "keys and a secret together: a secret's session cannot take a name listed for a key" {
+	# PROTOCOL.md: "A name listed on one line belongs to that key alone,
+	# live or lingering."  A relay given --key, --authorized-keys and
+	# --secret-file takes both patterns; an NNpsk0 session has no key.
+	newkey a
+	authorize "a name=alpha"
+	printf 'shared\n' >"$K/secret"
+	chmod 600 "$K/secret"
+	start_keyed_relay --secret-file "$K/secret" --linger 30
+	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" --secret-file "$K/secret" --name alpha --hold 0
+	[ "$status" -eq 69 ]
+	[[ "$output" == "refused error: "* ]]
+	start_peer pa a --name alpha
+	run echo_check --bytes 1000
 	[ "$status" -eq 0 ]
 }

@@ -52,6 +52,8 @@ Other:     --name N --port P --hold S --timeout S --go FILE
            --split N (write at most N bytes at a time, TCP_NODELAY: the
            preamble, messages and records split anywhere)
            --m1-payload N (IK: N random bytes of payload in message 1)
+           --no-hello (register the original way inside the records:
+           WindowUpdate with SYN, no hello)
 
 Outcomes of the handshake (modes serve and tamper), on stdout, exit 69:
   "refused REASON"                   message 2 carried "error: REASON"
@@ -377,6 +379,7 @@ def main():
     ap.add_argument("--how", choices=("flip", "len16", "len0"),
                     default="flip")
     ap.add_argument("--count", type=int, default=2**20 + 100)
+    ap.add_argument("--no-hello", action="store_true")
     try:
         a = ap.parse_args()
     except SystemExit as e:
@@ -394,7 +397,7 @@ def main():
     if a.mode == "knock":
         return knock(a)
     # What yamuxpeer.Peer.register reads of its options.
-    a.plain = a.syn_data = a.syn_junk = False
+    a.plain, a.syn_data, a.syn_junk = a.no_hello, False, False
     ns = NoiseSocket(a)
     try:
         ns.connect()
