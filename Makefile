@@ -25,7 +25,7 @@ FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
 CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
 TOOLS	 = $(BIN)/cryptodrv $(BIN)/cryptobench $(CTCHECK)
 
-CORE	 = mux session conn ev net log
+CORE	 = mux session conn ev net log hs noise keys $(CRYPTO)
 RELAY_O	 = relay master worker proc stats hello auth sandbox $(CORE)
 BACKEND	 = backend hello auth $(CORE)
 CRYPTO	 = crypto x25519 chacha blake2s

@@ -30,8 +30,14 @@ struct backend_config {
 	uint32_t	 window_max;
 	size_t		 window_budget;
 	unsigned	 buffer;		/* I/O chunk and output limit */
-	uint8_t		 secret[1024];		/* --secret-file */
-	size_t		 secret_len;
+	/* --secret-file: only its PSK is kept (keys_psk). */
+	uint8_t		 psk[32];
+	int		 has_psk;
+	/* --key and --relay-key. */
+	uint8_t		 key_priv[32];
+	int		 has_key;
+	uint8_t		 relay_pub[32];
+	int		 has_relay_key;
 };
 
 struct session;
@@ -81,7 +87,8 @@ extern const char backend_options_help[];
 enum {
 	BOPT_NAME = 1000, BOPT_PORT, BOPT_RECONNECT, BOPT_NO_RECONNECT,
 	BOPT_KEEPALIVE, BOPT_CONNECT_TIMEOUT, BOPT_WINDOW, BOPT_BUFFER,
-	BOPT_SECRET, BOPT_WINDOW_MAX, BOPT_WINDOW_BUDGET,
+	BOPT_SECRET, BOPT_WINDOW_MAX, BOPT_WINDOW_BUDGET, BOPT_KEY,
+	BOPT_RELAY_KEY,
 };
 #define BACKEND_LONGOPTS \
 	{ "name",		required_argument, NULL, BOPT_NAME }, \
@@ -94,6 +101,8 @@ enum {
 	{ "window-max",		required_argument, NULL, BOPT_WINDOW_MAX }, \
 	{ "window-budget",	required_argument, NULL, BOPT_WINDOW_BUDGET }, \
 	{ "buffer",		required_argument, NULL, BOPT_BUFFER }, \
-	{ "secret-file",	required_argument, NULL, BOPT_SECRET }
+	{ "secret-file",	required_argument, NULL, BOPT_SECRET }, \
+	{ "key",		required_argument, NULL, BOPT_KEY }, \
+	{ "relay-key",		required_argument, NULL, BOPT_RELAY_KEY }
 
 #endif /* RELAY_BACKEND_H */

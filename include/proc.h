@@ -12,7 +12,7 @@
 #define PROC_NAME_MAX		64
 #define PROC_ADDR_MAX		64
 #define PROC_REASON_MAX		128
-#define PROC_NONCE_LEN		16	/* AUTH_NONCE_LEN */
+#define PROC_DATA_MAX		256	/* handshake messages and keys */
 
 enum proc_msg_type {
 	/* master -> worker */
@@ -21,26 +21,45 @@ enum proc_msg_type {
 	PROC_PORT_ERR,		/* no fd: why the port was refused */
 	PROC_SHUTDOWN,		/* no fd: drain and exit */
 	PROC_LOGFD,		/* fd: the reopened log file */
+	PROC_HS_REP,		/* no fd: the master's handshake answer */
+	PROC_REVOKE,		/* no fd: the backend's key was withdrawn */
 	/* worker -> master */
 	PROC_PORT_REQ = 32,	/* ask for a tunnel port */
 	PROC_REGISTERED,	/* the backend is registered */
 	PROC_IDLE,		/* registration failed; back in the pool */
+	PROC_HS_REQ,		/* an encrypted session's message 1 */
 };
 
 #define PROC_F_REFUSED	0x1	/* PROC_IDLE: the registration was refused */
 #define PROC_F_AUTHFAIL	0x2	/* PROC_IDLE: refused, no valid proof */
-#define PROC_F_AUTH	0x4	/* PROC_PORT_REQ: pm_ts, pm_nonce are set */
+/* PROC_HS_REQ: which handshake (the preamble the worker read). */
+#define PROC_HS_IK	1
+#define PROC_HS_PSK	2
+/*
+ * PROC_HS_REP, pm_flags: the verdict.  pm_data holds pm_len bytes for the
+ * worker to write to the backend verbatim (hs.h: the framed message 2, or
+ * the empty reply); with PROC_HS_OK the two transport keys follow them
+ * (what the relay sends with, then what it receives with, 32 bytes each),
+ * and pm_reason is the backend key's fingerprint (IK) or "".
+ */
+#define PROC_HS_OK	1	/* the session is on */
+#define PROC_HS_REFUSED	2	/* message 2 carries "error: ..." */
+#define PROC_HS_BAD	3	/* message 1 did not authenticate */
 
 /*
  * The master trusts no worker: a worker parses what the internet sends and
  * may be someone else's by now.  What a worker may send, field by field
  * (proc_worker_msg_check; every field not listed must be zero or ""):
  *
+ * PROC_HS_REQ    right after the backend was handed over, at most once:
+ *                pm_flags PROC_HS_IK or PROC_HS_PSK, pm_len (1 to
+ *                HS_MSG1_MAX) bytes of message 1 in pm_data.  The master
+ *                runs the handshake (the worker never holds the relay's
+ *                key or secret) and answers PROC_HS_REP.
  * PROC_PORT_REQ  while registering, once: pm_port (0 = any), pm_name ("" or
  *                a name by hello_name_ok's rules), pm_addr (the numeric
- *                address the master gave it), and with a secret
- *                PROC_F_AUTH with the verified hello's pm_ts and pm_nonce,
- *                which the master checks against its replay cache.
+ *                address the master gave it).  For an encrypted session
+ *                the master checks them against what the key may hold.
  * PROC_REGISTERED once the port was granted: pm_port, the granted port.
  * PROC_IDLE      while registering: pm_flags (PROC_F_REFUSED, with
  *                PROC_F_AUTHFAIL), pm_reason (printable ASCII, not empty):
@@ -56,12 +75,12 @@ struct proc_msg {
 	char		 pm_name[PROC_NAME_MAX];	/* backend name or "" */
 	char		 pm_addr[PROC_ADDR_MAX];	/* backend address */
 	char		 pm_reason[PROC_REASON_MAX];
-	uint64_t	 pm_ts;			/* PROC_F_AUTH: hello's ts */
-	uint8_t		 pm_nonce[PROC_NONCE_LEN];	/* and its nonce */
+	uint32_t	 pm_len;		/* bytes used in pm_data */
+	uint8_t		 pm_data[PROC_DATA_MAX];
 };
 
-/* tests/lib/forge.py builds these by hand: keep it in step. */
-#define PROC_MSG_SIZE	296
+/* tests/lib/harden.py builds these by hand: keep it in step. */
+#define PROC_MSG_SIZE	532
 _Static_assert(sizeof(struct proc_msg) == PROC_MSG_SIZE, "proc_msg layout");
 
 /* A connected pair of SOCK_SEQPACKET sockets, close-on-exec. */

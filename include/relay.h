@@ -65,8 +65,22 @@ struct relay_config {
 	uid_t			 worker_uid;
 	gid_t			 worker_gid;
 	gid_t			 stats_gid;	/* --stats-group, or -1 */
-	uint8_t			 secret[1024];
+	uint8_t			 secret[1024];	/* only while starting */
 	size_t			 secret_len;
+	/*
+	 * The master's alone: every worker wipes them the moment it is
+	 * forked (worker_main), and never needs them: the master runs the
+	 * handshakes.
+	 */
+	char			 key_file[4096];	/* --key */
+	char			 authkeys_file[4096];	/* --authorized-keys */
+	uint8_t			 key_priv[32];
+	uint8_t			 key_pub[32];
+	int			 has_key;
+	uint8_t			 psk[32];	/* keys_psk(secret) */
+	int			 has_psk;
+	/* Plain sessions are refused (a key or a secret is set). */
+	int			 encrypted_only;
 	char			 stats_name[256];
 	struct stats		 stats;
 };
@@ -79,6 +93,9 @@ int	 relay_drop_privileges(const struct relay_config *);
 
 /* master.c */
 int	 master_main(struct relay_config *);
+/* Read --authorized-keys (at start and on SIGHUP): 0, or -1 with why. */
+int	 master_load_authkeys(const struct relay_config *, char *why,
+	    size_t whylen);
 /* worker.c: runs in a forked child until the master goes away. */
 void	 worker_main(struct relay_config *, int chan)
 	    __attribute__((noreturn));

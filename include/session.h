@@ -31,6 +31,7 @@
 
 #include "ev.h"
 #include "mux.h"
+#include "noise.h"
 
 struct endpoint;
 struct session;
@@ -96,6 +97,25 @@ struct session_config {
 						   at the end */
 	const char		*sc_peer;	/* "backend", "the relay": for
 						   the reasons it ended */
+	/*
+	 * An encrypted session: the cipher states of the finished
+	 * handshake (what we send, what we receive), copied by
+	 * session_new; the caller wipes its own.  NULL: plain yamux.
+	 */
+	const struct noise_cs	*sc_tx;
+	const struct noise_cs	*sc_rx;
+};
+
+/*
+ * The record layer of an encrypted session (noise.h): the mux's output is
+ * sealed into records in s_obuf, written before the mux is asked for more;
+ * what arrives is opened record by record into the mux.
+ */
+struct session_crypt {
+	struct noise_cs		 sx_tx;
+	struct noise_rec_rx	 sx_rx;
+	size_t			 sx_off, sx_len;	/* sealed, unwritten */
+	uint8_t			 sx_obuf[];
 };
 
 enum session_state { SS_OPEN, SS_FINISHING, SS_FAILING, SS_DONE };
@@ -125,6 +145,7 @@ struct session {
 	uint64_t			 s_acked_at;	/* ... then (ms) */
 	uint32_t			 s_min_rtt_us;
 	uint64_t			 s_bytes_in;
+	struct session_crypt		*s_crypt;	/* NULL: plain */
 	char				 s_why[160];
 };
 

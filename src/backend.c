@@ -13,6 +13,9 @@
 
 #include "auth.h"
 #include "backend.h"
+#include "crypto.h"
+#include "hs.h"
+#include "keys.h"
 #include "session.h"
 #include "ev.h"
 #include "hello.h"
@@ -29,7 +32,7 @@
 enum bstate { BS_REGISTERING, BS_SERVING, BS_DONE };
 
 /* How one session ended. */
-enum bend { BE_UNREACHABLE, BE_REFUSED, BE_LOST, BE_GOAWAY };
+enum bend { BE_UNREACHABLE, BE_REFUSED, BE_LOST, BE_GOAWAY, BE_FATAL };
 
 static struct {
 	const struct backend_config	*cfg;
@@ -67,8 +70,11 @@ const char backend_options_help[] =
 "      --window-budget BYTES  growth of all windows of the session\n"
 "                             together (default 67108864)\n"
 "      --buffer BYTES         I/O chunk size (default 262144)\n"
-"      --secret-file FILE     prove the relay's shared secret in FILE\n"
-"                             (mode 600) when registering (default: none)\n";
+"      --key FILE             this backend's private key (relaykey generate);\n"
+"                             with --relay-key: an encrypted session\n"
+"      --relay-key PUBKEY     the relay's public key (base64), pinned\n"
+"      --secret-file FILE     the relay's shared secret in FILE (mode 600):\n"
+"                             an encrypted session keyed from it\n";
 
 void
 backend_config_default(struct backend_config *c, const char *progname)
@@ -141,14 +147,37 @@ backend_option(struct backend_config *c, int ch, const char *arg)
 		c->window_budget = v;
 		return 1;
 	case BOPT_SECRET: {
-		const char *why;
-		if (auth_load_secret(arg, c->secret, sizeof(c->secret),
-		    &c->secret_len, &why) == -1) {
+		uint8_t		 secret[AUTH_SECRET_MAX];
+		size_t		 len;
+		const char	*why;
+
+		if (auth_load_secret(arg, secret, sizeof(secret), &len,
+		    &why) == -1) {
 			fprintf(stderr, "%s: %s\n", c->progname, why);
 			return -1;
 		}
+		keys_psk(c->psk, secret, len);
+		crypto_wipe(secret, sizeof(secret));
+		c->has_psk = 1;
 		return 1;
 	}
+	case BOPT_KEY: {
+		char	 why[KEYS_ERR_MAX];
+
+		if (keys_load_private(arg, c->key_priv, why,
+		    sizeof(why)) == -1) {
+			fprintf(stderr, "%s: %s\n", c->progname, why);
+			return -1;
+		}
+		c->has_key = 1;
+		return 1;
+	}
+	case BOPT_RELAY_KEY:
+		opt = "--relay-key";
+		if (keys_b64_decode(c->relay_pub, arg, strlen(arg)) == -1)
+			goto bad;
+		c->has_relay_key = 1;
+		return 1;
 	case BOPT_BUFFER:
 		opt = "--buffer";
 		if (net_parse_uint(arg, 1024, 16u * 1024 * 1024, &v) == -1)
@@ -227,6 +256,18 @@ backend_args(struct backend_config *c, int argc, char *argv[],
 	if (argc - optind != nargs) {
 		fprintf(stderr, "%s: %s\n", c->progname, argc - optind < nargs ?
 		    "missing arguments" : "too many arguments");
+		backend_usage_line(c, extra);
+		return EX_USAGE_;
+	}
+	if (c->has_key != c->has_relay_key) {
+		fprintf(stderr, "%s: --key and --relay-key go together\n",
+		    c->progname);
+		backend_usage_line(c, extra);
+		return EX_USAGE_;
+	}
+	if (c->has_key && c->has_psk) {
+		fprintf(stderr, "%s: --key and --secret-file exclude each "
+		    "other\n", c->progname);
 		backend_usage_line(c, extra);
 		return EX_USAGE_;
 	}
@@ -419,18 +460,74 @@ presleep(void *arg)
 		session_presleep(b.sess);
 }
 
+/*
+ * The encrypted session's handshake: 0, or -1 with b.end and b.why set.
+ * A relay whose key is not the pinned one is never worth another try.
+ */
+static int
+backend_handshake(int fd, struct noise_cs *tx, struct noise_cs *rx)
+{
+	const struct backend_config	*cfg = b.cfg;
+	uint8_t				 rpub[KEYS_LEN];
+	char				 err[200], fp1[KEYS_FP_LEN + 1];
+	char				 fp2[KEYS_FP_LEN + 1];
+	int				 has_rpub, rv;
+
+	rv = hs_initiate(fd, cfg->has_key ? HS_IK : HS_PSK,
+	    cfg->has_key ? cfg->key_priv : NULL,
+	    cfg->has_key ? cfg->relay_pub : NULL,
+	    cfg->has_psk ? cfg->psk : NULL, REGISTER_TIMEOUT_MS, tx, rx, rpub,
+	    &has_rpub, err, sizeof(err));
+	switch (rv) {
+	case 0:
+		return 0;
+	case HS_E_REFUSED:
+		b.end = BE_REFUSED;
+		snprintf(b.why, sizeof(b.why), "%s", err);
+		break;
+	case HS_E_RELAYKEY:
+		b.end = BE_FATAL;
+		if (cfg->has_key && has_rpub) {
+			keys_fingerprint(fp1, rpub);
+			keys_fingerprint(fp2, cfg->relay_pub);
+			snprintf(b.why, sizeof(b.why), "the relay's key %s is "
+			    "not the pinned one (--relay-key) %s", fp1, fp2);
+		} else if (cfg->has_key)
+			snprintf(b.why, sizeof(b.why), "the relay refused the "
+			    "handshake: it has no key (--key), or not the "
+			    "pinned one %s", (keys_fingerprint(fp2,
+			    cfg->relay_pub), fp2));
+		else
+			snprintf(b.why, sizeof(b.why), "the relay refused the "
+			    "handshake: a wrong secret, or the relay has no "
+			    "--secret-file");
+		break;
+	default:
+		b.end = BE_UNREACHABLE;
+		snprintf(b.why, sizeof(b.why), "relay %s port %u: %s",
+		    cfg->relay_host, cfg->relay_port, err);
+		break;
+	}
+	crypto_wipe(tx, sizeof(*tx));
+	crypto_wipe(rx, sizeof(*rx));
+	return -1;
+}
+
 /* One connection to the relay, from dial to end. */
 static enum bend
 session_once(int *was_registered)
 {
 	const struct backend_config	*cfg = b.cfg;
 	struct session_config		 sc;
+	struct noise_cs			 tx, rx;
 	struct mux_stream		*st;
 	struct hello			 h;
 	char				 hello[HELLO_MAX + 1];
 	const char			*why;
 	int				 fd, n;
 
+	memset(&tx, 0, sizeof(tx));
+	memset(&rx, 0, sizeof(rx));
 	*was_registered = 0;
 	b.was_registered = was_registered;
 	b.state = BS_REGISTERING;
@@ -445,7 +542,16 @@ session_once(int *was_registered)
 		    "%s", cfg->relay_host, cfg->relay_port, why);
 		return BE_UNREACHABLE;
 	}
+	if ((cfg->has_key || cfg->has_psk) && backend_handshake(fd, &tx,
+	    &rx) == -1) {
+		close(fd);
+		return b.end;
+	}
 	session_config_default(&sc, MUX_CLIENT);
+	if (cfg->has_key || cfg->has_psk) {
+		sc.sc_tx = &tx;
+		sc.sc_rx = &rx;
+	}
 	sc.sc_mux.recv_window = cfg->window;
 	sc.sc_mux.recv_window_max = cfg->window_max;
 	sc.sc_mux.recv_budget = cfg->window_budget;
@@ -453,24 +559,14 @@ session_once(int *was_registered)
 	/* The relay decides how many clients a tunnel takes. */
 	sc.sc_mux.max_streams = 1000000;
 	sc.sc_mux.keepalive_ms = (uint64_t)cfg->keepalive_s * 1000;
-	if ((b.sess = session_new(fd, &sc, &handlers, NULL, b.rbuf,
-	    cfg->buffer)) == NULL)
+	b.sess = session_new(fd, &sc, &handlers, NULL, b.rbuf, cfg->buffer);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
+	if (b.sess == NULL)
 		fatal("session");
 	memset(&h, 0, sizeof(h));
 	snprintf(h.h_name, sizeof(h.h_name), "%s", cfg->name);
 	h.h_port = cfg->port;
-	if (cfg->secret_len > 0) {
-		/* A fresh proof for every registration; the secret stays here. */
-		uint8_t nonce[AUTH_NONCE_LEN];
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		auth_nonce(nonce);
-		auth_hex(nonce, sizeof(nonce), h.h_nonce);
-		h.h_ts = (uint64_t)now.tv_sec;
-		auth_sign(cfg->secret, cfg->secret_len, h.h_ts, h.h_nonce,
-		    h.h_name, h.h_port, h.h_mac);
-		h.h_auth = 1;
-	}
 	if ((n = hello_build(&h, hello, sizeof(hello))) == -1)
 		fatalx("hello too long");
 	if ((st = mux_open_data(b.sess->s_mux, (uint8_t *)hello, n, ev_now(),
@@ -541,8 +637,8 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 	srandom((unsigned)(ts.tv_nsec ^ getpid()));
 	for (;;) {
 		end = session_once(&was_registered);
-		if (!cfg->reconnect &&
-		    (end == BE_UNREACHABLE || end == BE_REFUSED)) {
+		if (end == BE_FATAL || (!cfg->reconnect &&
+		    (end == BE_UNREACHABLE || end == BE_REFUSED))) {
 			/* One clear line, then out. */
 			fprintf(stderr, "%s: %s%s\n", cfg->progname,
 			    end == BE_REFUSED ? "registration refused: " : "",
@@ -554,6 +650,7 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 			log_warnx("%s", b.why);
 			break;
 		case BE_REFUSED:
+		case BE_FATAL:
 			log_warnx("registration refused: %s", b.why);
 			break;
 		case BE_LOST:

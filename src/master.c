@@ -25,6 +25,8 @@
 #include "auth.h"
 #include "ev.h"
 #include "hello.h"
+#include "hs.h"
+#include "keys.h"
 #include "log.h"
 #include "net.h"
 #include "proc.h"
@@ -59,6 +61,11 @@ struct worker {
 	struct source		*w_src;		/* while W_BUSY */
 	char			 w_name[PROC_NAME_MAX];
 	char			 w_addr[PROC_ADDR_MAX];
+	int			 w_hs;		/* asked for its handshake */
+	int			 w_secure;	/* the handshake succeeded */
+	int			 w_keyed;	/* ... with w_key (IK) */
+	uint8_t			 w_key[KEYS_LEN];
+	char			 w_fp[KEYS_FP_LEN + 1];
 	uint64_t		 w_born;
 	struct worker		*w_next;
 };
@@ -82,6 +89,8 @@ struct tunnel {
 	int			 t_fd;		/* our copy of the listener */
 	struct worker		*t_worker;	/* NULL while lingering */
 	char			 t_name[PROC_NAME_MAX];
+	int			 t_keyed;	/* held by t_key's backend */
+	uint8_t			 t_key[KEYS_LEN];
 	struct ev_timer		 t_linger;
 	struct tunnel		*t_next;
 };
@@ -97,7 +106,7 @@ static unsigned			 embryo_count;
 static struct embryo		*embryos;
 static struct source		*sources[SOURCE_BUCKETS];
 static uint64_t			 source_seed, drop_rng;
-static struct auth_replay	*replay;	/* with a secret */
+static struct keys_auth		*authkeys;	/* --authorized-keys */
 static uint64_t			 fork_warned, accept_warned, drop_warned;
 /*
  * Lines a peer or a worker could make us repeat: each kind is limited
@@ -114,8 +123,10 @@ static struct log_limit		 rl_early = LOG_LIMIT(1, 1,
 	"connections refused early (--max-startups)");
 static struct log_limit		 rl_badmsg = LOG_LIMIT(5, 1,
 	"workers killed for a bad message");
+static struct log_limit		 rl_hs = LOG_LIMIT(10, 5,
+	"handshakes refused (unknown keys, wrong keys or secrets)");
 static struct log_limit		*limits[] = {
-	&rl_prereg, &rl_full, &rl_addr, &rl_early, &rl_badmsg
+	&rl_prereg, &rl_full, &rl_addr, &rl_early, &rl_badmsg, &rl_hs
 };
 static struct ev_timer		 limits_timer;
 static unsigned			 port_cursor;
@@ -131,6 +142,7 @@ static uint64_t			 early_window;
 
 static void	master_refill(void);
 static void	master_embryo_free(struct embryo *);
+static void	master_worker_reset(struct worker *);
 
 static void
 master_sighandler(int sig)
@@ -422,6 +434,13 @@ tunnel_alloc(struct worker *w, unsigned want, const char *name,
 	int		 fd = -1;
 
 	if ((old = tunnel_by_name(name)) != NULL) {
+		/* A name held by a key is that key's, live or lingering. */
+		if (old->t_keyed != w->w_keyed || (w->w_keyed &&
+		    memcmp(old->t_key, w->w_key, KEYS_LEN) != 0)) {
+			snprintf(why, whylen, "backend name '%s' belongs to "
+			    "another key", name);
+			return NULL;
+		}
 		if (old->t_worker != NULL) {
 			snprintf(why, whylen, "backend name '%s' is in use",
 			    name);
@@ -492,6 +511,8 @@ tunnel_alloc(struct worker *w, unsigned want, const char *name,
 	t->t_fd = fd;
 	t->t_worker = w;
 	snprintf(t->t_name, sizeof(t->t_name), "%s", name);
+	t->t_keyed = w->w_keyed;
+	memcpy(t->t_key, w->w_key, KEYS_LEN);
 	ev_timer_init(&t->t_linger, tunnel_linger_end, t);
 	t->t_next = tunnels;
 	tunnels = t;
@@ -547,13 +568,37 @@ master_kill_worker(struct worker *w, const char *why)
 	kill(w->w_pid, SIGKILL);
 }
 
-static uint64_t
-unix_now(void)
+/*
+ * The tunnel for a port request; a key whose line has a port range and
+ * that asked for no particular port gets one in its range.
+ */
+static struct tunnel *
+master_tunnel_for(struct worker *w, const struct proc_msg *req, char *why,
+    size_t whylen)
 {
-	struct timespec	 ts;
+	const struct keys_auth_entry	*e;
+	struct tunnel			*t, *old;
+	unsigned			 p;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec;
+	e = w->w_keyed ? keys_auth_find(authkeys, w->w_key) : NULL;
+	if (req->pm_port != 0 || e == NULL || e->ke_port_lo == 0)
+		return tunnel_alloc(w, req->pm_port, req->pm_name, why,
+		    whylen);
+	/* Its lingering port first, with the clients waiting on it. */
+	if ((old = tunnel_by_name(req->pm_name)) != NULL &&
+	    old->t_port >= e->ke_port_lo && old->t_port <= e->ke_port_hi)
+		return tunnel_alloc(w, old->t_port, req->pm_name, why, whylen);
+	for (p = e->ke_port_lo; p <= e->ke_port_hi; p++) {
+		if (tunnel_by_port(p) != NULL || p == cfg->control_port)
+			continue;
+		if ((t = tunnel_alloc(w, p, req->pm_name, why, whylen)) != NULL)
+			return t;
+		if (strstr(why, "is taken") == NULL)
+			return NULL;
+	}
+	snprintf(why, whylen, "no free tunnel port in this key's range "
+	    "%u-%u", e->ke_port_lo, e->ke_port_hi);
+	return NULL;
 }
 
 static void
@@ -566,26 +611,22 @@ master_port_req(struct worker *w, const struct proc_msg *req)
 	uint32_t	 slot;
 
 	w->w_asked = 1;
-	/*
-	 * The worker verified the proof; whether this nonce was seen before
-	 * only we can tell, in memory no worker can touch.
-	 */
-	if (replay != NULL && auth_replay_check(replay, unix_now(),
-	    req->pm_ts, req->pm_nonce, AUTH_WINDOW, &rwhy) == -1) {
-		log_debug("backend %s: %s", w->w_addr, rwhy);
+	/* What the key may hold: its line of --authorized-keys. */
+	if (w->w_keyed && !keys_auth_permit(authkeys, w->w_key, req->pm_name,
+	    req->pm_port, &rwhy)) {
 		if (log_limit(&rl_prereg, ev_now()))
-			log_warnx("backend %s: authentication failed%s",
-			    w->w_addr, log_limit_note(&rl_prereg));
+			log_warnx("backend %s (key %s): registration refused: "
+			    "%s%s", w->w_addr, w->w_fp, rwhy,
+			    log_limit_note(&rl_prereg));
 		w->w_logged = 1;
-		master_refuse(w, "authentication failed");
+		master_refuse(w, rwhy);
 		return;
 	}
 	if (backends_now >= cfg->max_backends) {
 		master_refuse(w, "relay is full (max backends reached)");
 		return;
 	}
-	if ((t = tunnel_alloc(w, req->pm_port, req->pm_name, why,
-	    sizeof(why))) == NULL) {
+	if ((t = master_tunnel_for(w, req, why, sizeof(why))) == NULL) {
 		master_refuse(w, why);
 		return;
 	}
@@ -661,8 +702,7 @@ master_idle(struct worker *w, const struct proc_msg *m)
 	}
 	w->w_slot = UINT32_MAX;
 	w->w_port = 0;
-	w->w_asked = w->w_logged = 0;
-	w->w_name[0] = w->w_addr[0] = '\0';
+	master_worker_reset(w);
 	if (idle_count >= cfg->prefork) {
 		/* Its replacement is in the pool. */
 		master_retire(w);
@@ -671,6 +711,134 @@ master_idle(struct worker *w, const struct proc_msg *m)
 	w->w_state = W_IDLE;
 	idle_count++;
 	master_stats_idle();
+}
+
+/* Forget the last backend a worker had. */
+static void
+master_worker_reset(struct worker *w)
+{
+	w->w_asked = w->w_logged = 0;
+	w->w_hs = w->w_secure = w->w_keyed = 0;
+	memset(w->w_key, 0, sizeof(w->w_key));
+	w->w_fp[0] = '\0';
+	w->w_name[0] = w->w_addr[0] = '\0';
+}
+
+/* hs_check_fn: is the key listed? */
+static const char *
+master_key_check(void *arg, const uint8_t pub[32])
+{
+	static char	 why[KEYS_FP_LEN + 32];
+	char		 fp[KEYS_FP_LEN + 1];
+
+	(void)arg;
+	if (keys_auth_find(authkeys, pub) != NULL)
+		return NULL;
+	keys_fingerprint(fp, pub);
+	snprintf(why, sizeof(why), "key %s is not authorized", fp);
+	return why;
+}
+
+/*
+ * A worker's backend sent message 1 of a handshake: the master answers it
+ * (the relay's key and secret never leave this process) and gives the
+ * worker the reply to pass on and, if the session is on, its keys.
+ */
+static void
+master_hs_req(struct worker *w, const struct proc_msg *req)
+{
+	struct proc_msg	 m;
+	const char	*why;
+	uint8_t		 keys[64], rs[KEYS_LEN];
+	size_t		 len;
+	int		 kind, v;
+
+	w->w_hs = 1;
+	kind = req->pm_flags == PROC_HS_IK ? HS_IK : HS_PSK;
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_HS_REP;
+	v = hs_respond(kind, cfg->has_key ? cfg->key_priv : NULL,
+	    cfg->has_key ? cfg->key_pub : NULL, cfg->has_psk ? cfg->psk : NULL,
+	    master_key_check, NULL, req->pm_data, req->pm_len, m.pm_data,
+	    &len, keys, rs, &why);
+	m.pm_flags = (uint32_t)v;
+	m.pm_len = (uint32_t)len;
+	if (v == HS_OK) {
+		memcpy(m.pm_data + len, keys, sizeof(keys));
+		w->w_secure = 1;
+		if (kind == HS_IK) {
+			w->w_keyed = 1;
+			memcpy(w->w_key, rs, KEYS_LEN);
+			keys_fingerprint(w->w_fp, rs);
+			snprintf(m.pm_reason, sizeof(m.pm_reason), "%s",
+			    w->w_fp);
+		}
+	} else {
+		w->w_logged = 1;
+		if (log_limit(&rl_hs, ev_now()))
+			log_warnx("backend %s: %s%s%s", w->w_addr,
+			    v == HS_BAD ? "handshake failed: " : "", why,
+			    log_limit_note(&rl_hs));
+	}
+	explicit_bzero(keys, sizeof(keys));
+	if (proc_send(w->w_chan, &m, -1) == -1)
+		log_warn("worker %d: channel", (int)w->w_pid);
+	explicit_bzero(&m, sizeof(m));
+}
+
+int
+master_load_authkeys(const struct relay_config *c, char *why, size_t whylen)
+{
+	struct keys_auth	*k;
+
+	if ((k = keys_auth_load(c->authkeys_file, why, whylen)) == NULL)
+		return -1;
+	keys_auth_free(authkeys);
+	authkeys = k;
+	return 0;
+}
+
+/*
+ * SIGHUP: read --authorized-keys again.  A backend whose key is gone, or
+ * may no longer hold its name or port, is ended (its worker closes its
+ * clients); a file that does not parse changes nothing.
+ */
+static void
+master_reload_authkeys(void)
+{
+	struct worker	*w;
+	struct proc_msg	 m;
+	const char	*why;
+	char		 err[KEYS_ERR_MAX];
+	unsigned	 n = 0;
+
+	if (!cfg->has_key)
+		return;
+	if (master_load_authkeys(cfg, err, sizeof(err)) == -1) {
+		log_warnx("authorized keys not reloaded, the old ones stay in "
+		    "force: %s", err);
+		return;
+	}
+	for (w = workers; w != NULL; w = w->w_next) {
+		if (!w->w_keyed || (w->w_state != W_BUSY &&
+		    w->w_state != W_REGISTERED))
+			continue;
+		if (keys_auth_permit(authkeys, w->w_key, w->w_name,
+		    w->w_port, &why))
+			continue;
+		log_warnx("key %s is no longer authorized (%s): ending backend "
+		    "%s%s%s on tunnel port %u", w->w_fp, why, w->w_addr,
+		    w->w_name[0] ? " " : "", w->w_name, w->w_port);
+		memset(&m, 0, sizeof(m));
+		m.pm_type = PROC_REVOKE;
+		if (proc_send(w->w_chan, &m, -1) == -1)
+			kill(w->w_pid, SIGKILL);
+		/* Not again on the next reload. */
+		w->w_keyed = 0;
+		n++;
+	}
+	log_info("authorized keys reloaded: %zu keys; %u backend%s ended",
+	    authkeys->ka_nent, n, n == 1 ? "" : "s");
 }
 
 /*
@@ -686,8 +854,13 @@ master_msg_state(const struct worker *w, const struct proc_msg *m)
 			return "port request out of turn";
 		if (strcmp(m->pm_addr, w->w_addr) != 0)
 			return "not the backend's address";
-		if (replay != NULL && !(m->pm_flags & PROC_F_AUTH))
-			return "port request without a verified proof";
+		if (cfg->encrypted_only && !w->w_secure)
+			return "port request without an encrypted session";
+		return NULL;
+	case PROC_HS_REQ:
+		/* One handshake per backend handed over: the rate bound. */
+		if (w->w_state != W_BUSY || w->w_hs)
+			return "handshake out of turn";
 		return NULL;
 	case PROC_REGISTERED:
 		if (w->w_state != W_BUSY || w->w_port == 0)
@@ -752,6 +925,9 @@ master_worker_msg(int fd, uint32_t events, void *arg)
 			break;
 		case PROC_IDLE:
 			master_idle(w, &m);
+			break;
+		case PROC_HS_REQ:
+			master_hs_req(w, &m);
 			break;
 		}
 	}
@@ -849,7 +1025,7 @@ master_handover(struct embryo *e)
 		return;
 	}
 	w->w_state = W_BUSY;
-	w->w_asked = w->w_logged = 0;
+	master_worker_reset(w);
 	snprintf(w->w_addr, sizeof(w->w_addr), "%s", e->e_addr);
 	log_debug("backend %s handed to worker %d", e->e_addr, (int)w->w_pid);
 	/* Its place in the source's count moves to the worker. */
@@ -1232,6 +1408,7 @@ master_signal(int fd, uint32_t events, void *arg)
 	if (got_hup) {
 		got_hup = 0;
 		master_reopen_log();
+		master_reload_authkeys();
 	}
 }
 
@@ -1569,8 +1746,6 @@ master_main(struct relay_config *c)
 		return EX_UNAVAILABLE_;
 	}
 
-	if (cfg->secret_len > 0 && (replay = auth_replay_create()) == NULL)
-		fatal("replay cache");
 	if (getrandom(&source_seed, sizeof(source_seed), 0) !=
 	    sizeof(source_seed) ||
 	    getrandom(&drop_rng, sizeof(drop_rng), 0) != sizeof(drop_rng))
@@ -1610,9 +1785,11 @@ master_main(struct relay_config *c)
 		log_info("tunnel ports: any free port, %u idle workers, "
 		    "stats %s", cfg->prefork, cfg->stats_name);
 	log_info("listening on %s", addr);
-	if (cfg->secret_len == 0 && !master_loopback())
-		log_warnx("listening on %s without --secret-file: anyone who "
-		    "can reach it can open tunnel ports on this host", addr);
+	if (!cfg->encrypted_only && !master_loopback())
+		log_warnx("listening on %s in plain mode (without --key or "
+		    "--secret-file): sessions are not encrypted, and anyone "
+		    "who can reach it can open tunnel ports on this host",
+		    addr);
 	if (getuid() == 0 && cfg->user[0] == '\0')
 		log_warnx("running as root without --user: give --user (and "
 		    "--worker-user) so that no process of the relay keeps "

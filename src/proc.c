@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hello.h"
+#include "hs.h"
 #include "proc.h"
 
 int
@@ -136,12 +137,17 @@ proc_msg_check(const struct proc_msg *m, int fd)
 	case PROC_PORT_REQ:
 	case PROC_REGISTERED:
 	case PROC_IDLE:
+	case PROC_HS_REQ:
+	case PROC_HS_REP:
+	case PROC_REVOKE:
 		want_fd = 0;
 		break;
 	default:
 		return -1;
 	}
 	if (want_fd != (fd != -1))
+		return -1;
+	if (m->pm_len > sizeof(m->pm_data))
 		return -1;
 	if (!proc_str_ok(m->pm_name, sizeof(m->pm_name)) ||
 	    !proc_str_ok(m->pm_addr, sizeof(m->pm_addr)) ||
@@ -228,7 +234,7 @@ proc_worker_msg_check(const struct proc_msg *m, int fd, const char **why)
 	switch (m->pm_type) {
 	case PROC_PORT_REQ:
 		*why = "flags";
-		if ((m->pm_flags & ~PROC_F_AUTH) != 0)
+		if (m->pm_flags != 0)
 			return -1;
 		*why = "port";
 		if (m->pm_port > 65535)
@@ -242,9 +248,23 @@ proc_worker_msg_check(const struct proc_msg *m, int fd, const char **why)
 		*why = "reason";
 		if (m->pm_reason[0] != '\0')
 			return -1;
-		*why = "proof";
-		if (!(m->pm_flags & PROC_F_AUTH) && (m->pm_ts != 0 ||
-		    !proc_zero(m->pm_nonce, sizeof(m->pm_nonce))))
+		*why = "unused field";
+		if (m->pm_len != 0 || !proc_zero(m->pm_data,
+		    sizeof(m->pm_data)))
+			return -1;
+		break;
+	case PROC_HS_REQ:
+		*why = "flags";
+		if (m->pm_flags != PROC_HS_IK && m->pm_flags != PROC_HS_PSK)
+			return -1;
+		*why = "message length";
+		if (m->pm_len == 0 || m->pm_len > HS_MSG1_MAX)
+			return -1;
+		*why = "unused field";
+		if (m->pm_port != 0 || m->pm_name[0] != '\0' ||
+		    m->pm_addr[0] != '\0' || m->pm_reason[0] != '\0' ||
+		    !proc_zero(m->pm_data + m->pm_len,
+		    sizeof(m->pm_data) - m->pm_len))
 			return -1;
 		break;
 	case PROC_REGISTERED:
@@ -256,8 +276,8 @@ proc_worker_msg_check(const struct proc_msg *m, int fd, const char **why)
 			return -1;
 		*why = "unused field";
 		if (m->pm_name[0] != '\0' || m->pm_addr[0] != '\0' ||
-		    m->pm_reason[0] != '\0' || m->pm_ts != 0 ||
-		    !proc_zero(m->pm_nonce, sizeof(m->pm_nonce)))
+		    m->pm_reason[0] != '\0' || m->pm_len != 0 ||
+		    !proc_zero(m->pm_data, sizeof(m->pm_data)))
 			return -1;
 		break;
 	case PROC_IDLE:
@@ -271,8 +291,8 @@ proc_worker_msg_check(const struct proc_msg *m, int fd, const char **why)
 			return -1;
 		*why = "unused field";
 		if (m->pm_port != 0 || m->pm_name[0] != '\0' ||
-		    m->pm_addr[0] != '\0' || m->pm_ts != 0 ||
-		    !proc_zero(m->pm_nonce, sizeof(m->pm_nonce)))
+		    m->pm_addr[0] != '\0' || m->pm_len != 0 ||
+		    !proc_zero(m->pm_data, sizeof(m->pm_data)))
 			return -1;
 		break;
 	default:

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "crypto.h"
+#include "keys.h"
 #include "log.h"
 #include "mux.h"
 #include "net.h"
@@ -91,8 +93,10 @@ help(void)
 "      --stats-group GROUP    group that may read the stats segment, a\n"
 "                             name or a number (default: the group of\n"
 "                             --user, or the relay's)\n"
-"      --secret-file FILE     require registrations to prove the shared\n"
-"                             secret in FILE (mode 600; default: none)\n"
+"      --key FILE             the relay's private key (relaykey generate)\n"
+"      --authorized-keys FILE backends' public keys and what each may hold\n"
+"      --secret-file FILE     a shared secret in FILE (mode 600): encrypted\n"
+"                             sessions keyed from it (default: none)\n"
 "      --user USER            the master switches to USER once it has\n"
 "                             bound its ports and opened its files\n"
 "                             (default: stay as started)\n"
@@ -125,7 +129,7 @@ enum {
 	OPT_PREFORK = 256, OPT_ALIVE, OPT_KEEPALIVE, OPT_REGTIMEOUT,
 	OPT_MAXCLIENTS, OPT_MAXBACKENDS, OPT_MAXSTREAMS, OPT_LINGER,
 	OPT_WINDOW, OPT_BUFFER, OPT_STATS, OPT_MAXUNACKED, OPT_MAXPENDING,
-	OPT_SESSIONBUF, OPT_STREAMRATE, OPT_SECRET, OPT_USER, OPT_PIDFILE,
+	OPT_SESSIONBUF, OPT_STREAMRATE, OPT_SECRET, OPT_KEY, OPT_AUTHKEYS, OPT_USER, OPT_PIDFILE,
 	OPT_LOGFILE, OPT_DRAIN, OPT_WINDOWMAX, OPT_WINDOWBUDGET,
 	OPT_MAXPENDADDR, OPT_STARTUPS, OPT_FIRSTBYTE, OPT_WORKERUSER,
 	OPT_STATSGROUP,
@@ -269,6 +273,8 @@ main(int argc, char *argv[])
 		{ "session-buffer",	required_argument, NULL, OPT_SESSIONBUF },
 		{ "stream-rate",	required_argument, NULL, OPT_STREAMRATE },
 		{ "secret-file",	required_argument, NULL, OPT_SECRET },
+		{ "key",		required_argument, NULL, OPT_KEY },
+		{ "authorized-keys",	required_argument, NULL, OPT_AUTHKEYS },
 		{ "user",		required_argument, NULL, OPT_USER },
 		{ "daemon",		no_argument,	   NULL, 'd' },
 		{ "pidfile",		required_argument, NULL, OPT_PIDFILE },
@@ -455,6 +461,17 @@ main(int argc, char *argv[])
 				return bad_value("--stream-rate", optarg);
 			cfg.stream_rate = v;
 			break;
+		case OPT_KEY:
+			if (copy_arg(cfg.key_file, sizeof(cfg.key_file),
+			    "--key", optarg) != 0)
+				return EX_USAGE_;
+			break;
+		case OPT_AUTHKEYS:
+			if (copy_arg(cfg.authkeys_file,
+			    sizeof(cfg.authkeys_file), "--authorized-keys",
+			    optarg) != 0)
+				return EX_USAGE_;
+			break;
 		case OPT_SECRET:
 			if (copy_arg(cfg.secret_file, sizeof(cfg.secret_file),
 			    "--secret-file", optarg) != 0)
@@ -633,12 +650,38 @@ main(int argc, char *argv[])
 	if (stats_group != NULL &&
 	    parse_group(stats_group, &cfg.stats_gid) == -1)
 		return bad_value("--stats-group", stats_group);
-	if (cfg.secret_file[0] != '\0' &&
-	    auth_load_secret(cfg.secret_file, cfg.secret, sizeof(cfg.secret),
-	    &cfg.secret_len, &why) == -1) {
-		fprintf(stderr, "relay: %s\n", why);
+	if (cfg.secret_file[0] != '\0') {
+		if (auth_load_secret(cfg.secret_file, cfg.secret,
+		    sizeof(cfg.secret), &cfg.secret_len, &why) == -1) {
+			fprintf(stderr, "relay: %s\n", why);
+			return EX_USAGE_;
+		}
+		keys_psk(cfg.psk, cfg.secret, cfg.secret_len);
+		explicit_bzero(cfg.secret, sizeof(cfg.secret));
+		cfg.secret_len = 0;
+		cfg.has_psk = 1;
+	}
+	if ((cfg.key_file[0] != '\0') != (cfg.authkeys_file[0] != '\0')) {
+		fprintf(stderr, "relay: --key and --authorized-keys go "
+		    "together\n");
 		return EX_USAGE_;
 	}
+	if (cfg.key_file[0] != '\0') {
+		char	 kwhy[KEYS_ERR_MAX];
+
+		if (keys_load_private(cfg.key_file, cfg.key_priv, kwhy,
+		    sizeof(kwhy)) == -1) {
+			fprintf(stderr, "relay: %s\n", kwhy);
+			return EX_USAGE_;
+		}
+		crypto_x25519_base(cfg.key_pub, cfg.key_priv);
+		cfg.has_key = 1;
+		if (master_load_authkeys(&cfg, kwhy, sizeof(kwhy)) == -1) {
+			fprintf(stderr, "relay: %s\n", kwhy);
+			return EX_USAGE_;
+		}
+	}
+	cfg.encrypted_only = cfg.has_key || cfg.has_psk;
 	log_init("master", level);
 	raise_nofile();
 	return master_main(&cfg);

@@ -45,9 +45,41 @@
 #define SESSION_RATE_WINDOW_MS	2000
 #define SESSION_RETRY_MS	2
 
+/*
+ * Encrypted sessions: plaintext taken from the mux per fill, and the most
+ * one record carries.  A record is opened only once all of it arrived, so
+ * smaller records cost the receiver less waiting on a slow link; at 16 KiB
+ * the tag and length are 0.1 % of the bytes.
+ */
+#define SESSION_SEAL_MAX	(64u * 1024)
+#define SESSION_RECORD_PT	(16u * 1024)
+#define SESSION_OBUF_SIZE	(SESSION_SEAL_MAX + NOISE_REC_OVERHEAD * \
+	(SESSION_SEAL_MAX / SESSION_RECORD_PT + 1))
+
 static void	session_io(int, uint32_t, void *);
 static int	session_flush(struct session *);
 static void	session_done(struct session *, int cut, const char *why);
+
+/* Wipe the keys and what is left of the records, and free them. */
+static void
+session_crypt_free(struct session *s)
+{
+	if (s->s_crypt == NULL)
+		return;
+	noise_cs_wipe(&s->s_crypt->sx_tx);
+	noise_rec_rx_wipe(&s->s_crypt->sx_rx);
+	explicit_bzero(s->s_crypt->sx_obuf, SESSION_OBUF_SIZE);
+	free(s->s_crypt);
+	s->s_crypt = NULL;
+}
+
+/* Output the mux holds, or records sealed and not yet written. */
+static int
+session_out_pending(const struct session *s)
+{
+	return mux_output_pending(s->s_mux) ||
+	    (s->s_crypt != NULL && s->s_crypt->sx_len > 0);
+}
 
 void
 session_config_default(struct session_config *c, int role)
@@ -355,9 +387,24 @@ session_new(int fd, const struct session_config *cfg,
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (cfg->sc_tx != NULL && cfg->sc_rx != NULL) {
+		if ((s->s_crypt = calloc(1, sizeof(*s->s_crypt) +
+		    SESSION_OBUF_SIZE)) == NULL) {
+			mux_free(s->s_mux);
+			free(s);
+			errno = ENOMEM;
+			return NULL;
+		}
+		struct noise_cs	 rx = *cfg->sc_rx;
+
+		s->s_crypt->sx_tx = *cfg->sc_tx;
+		noise_rec_rx_init(&s->s_crypt->sx_rx, &rx);	/* wipes rx */
+	}
+	s->s_cfg.sc_tx = s->s_cfg.sc_rx = NULL;
 	net_nodelay(fd);
 	net_notsent_lowat(fd, SESSION_NOTSENT_LOWAT);
 	if (ev_add(fd, EV_READ, session_io, s) == -1) {
+		session_crypt_free(s);
 		mux_free(s->s_mux);
 		free(s);
 		return NULL;
@@ -383,6 +430,7 @@ session_free(struct session *s)
 		ev_del(s->s_fd);
 		close(s->s_fd);
 	}
+	session_crypt_free(s);
 	mux_free(s->s_mux);
 	free(s);
 }
@@ -461,6 +509,88 @@ session_alive(const struct session *s)
 
 /* ---- I/O ---- */
 
+/*
+ * Open the records in the n bytes just read (in place) into the mux.  A
+ * record that does not authenticate ends the session at once: nothing
+ * after it can be trusted, and no GoAway can be owed to a peer whose
+ * bytes were forged.
+ */
+static void
+session_open_records(struct session *s, size_t n)
+{
+	const uint8_t	*pt;
+	size_t		 off = 0, ptlen;
+	ssize_t		 used;
+	char		 buf[160];
+
+	while (off < n && s->s_state == SS_OPEN) {
+		used = noise_rec_open(&s->s_crypt->sx_rx, s->s_rbuf + off,
+		    n - off, &pt, &ptlen);
+		if (used < 0) {
+			snprintf(buf, sizeof(buf), "a record from %s did not "
+			    "authenticate (corrupt or tampered)",
+			    s->s_cfg.sc_peer);
+			session_done(s, MUX_CUT_ERROR, buf);
+			return;
+		}
+		off += (size_t)used;
+		if (pt != NULL)
+			mux_input(s->s_mux, pt, ptlen, ev_now());
+	}
+}
+
+/*
+ * Seal up to SESSION_SEAL_MAX bytes of the mux's output (data within
+ * room) into records.  Returns the plaintext bytes taken, 0 when the mux
+ * has nothing it may send now, or -1 when the nonces ran out (2^64
+ * records: never in practice, but then the session must end).
+ */
+static ssize_t
+session_seal(struct session *s, size_t room)
+{
+	struct session_crypt	*sx = s->s_crypt;
+	struct iovec		 iov[MUX_IOV_MAX];
+	uint8_t			*o = sx->sx_obuf;
+	size_t			 total, take, chunk, sealed, out = 0, n;
+	int			 niov = MUX_IOV_MAX, i = 0;
+	size_t			 ioff = 0;
+
+	total = mux_output_iov(s->s_mux, iov, &niov, room);
+	if (total == 0)
+		return 0;
+	take = total < SESSION_SEAL_MAX ? total : SESSION_SEAL_MAX;
+	for (sealed = 0; sealed < take; sealed += chunk) {
+		chunk = take - sealed;
+		if (chunk > SESSION_RECORD_PT)
+			chunk = SESSION_RECORD_PT;
+		/* Gather the plaintext behind the record's length field. */
+		for (n = 0; n < chunk; ) {
+			size_t	 c = iov[i].iov_len - ioff;
+
+			if (c > chunk - n)
+				c = chunk - n;
+			memcpy(o + out + NOISE_REC_HDR + n,
+			    (uint8_t *)iov[i].iov_base + ioff, c);
+			n += c;
+			ioff += c;
+			if (ioff == iov[i].iov_len) {
+				i++;
+				ioff = 0;
+			}
+		}
+		if (noise_rec_seal(&sx->sx_tx, o + out + NOISE_REC_HDR, chunk,
+		    o + out) == 0) {
+			mux_output_done(s->s_mux, 0);
+			return -1;
+		}
+		out += chunk + NOISE_REC_OVERHEAD;
+	}
+	mux_output_done(s->s_mux, take);
+	sx->sx_off = 0;
+	sx->sx_len = out;
+	return (ssize_t)take;
+}
+
 static void
 session_read(struct session *s)
 {
@@ -473,7 +603,9 @@ session_read(struct session *s)
 		if (n > 0) {
 			s->s_bytes_in += n;
 			/* At the end nothing more is parsed, only drained. */
-			if (s->s_state == SS_OPEN)
+			if (s->s_state == SS_OPEN && s->s_crypt != NULL)
+				session_open_records(s, (size_t)n);
+			else if (s->s_state == SS_OPEN)
 				mux_input(s->s_mux, s->s_rbuf, n, ev_now());
 			if ((size_t)n < s->s_rbuf_size)
 				return;
@@ -561,17 +693,32 @@ session_room(struct session *s)
 static int
 session_flush(struct session *s)
 {
-	struct iovec	 iov[MUX_IOV_MAX];
-	char		 buf[160];
-	size_t		 total;
-	ssize_t		 n;
-	int		 niov, rounds = 0;
+	struct iovec		 iov[MUX_IOV_MAX];
+	struct session_crypt	*sx = s->s_crypt;
+	char			 buf[160];
+	size_t			 total;
+	ssize_t			 n;
+	int			 niov, rounds = 0;
 
 	for (;;) {
 		if (s->s_state == SS_DONE || s->s_shut)
 			return -1;
-		niov = MUX_IOV_MAX;
-		total = mux_output_iov(s->s_mux, iov, &niov, session_room(s));
+		if (sx != NULL) {
+			/* Records sealed earlier go first, whole. */
+			if (sx->sx_len == 0 &&
+			    session_seal(s, session_room(s)) == -1) {
+				session_done(s, MUX_CUT_ERROR, "the session's "
+				    "nonces are used up");
+				return -1;
+			}
+			niov = 1;
+			iov[0].iov_base = sx->sx_obuf + sx->sx_off;
+			iov[0].iov_len = total = sx->sx_len;
+		} else {
+			niov = MUX_IOV_MAX;
+			total = mux_output_iov(s->s_mux, iov, &niov,
+			    session_room(s));
+		}
 		if (total == 0 && mux_output_pending(s->s_mux)) {
 			/* Data waits for the path to drain: no event says when. */
 			if (!ev_timer_pending(&s->s_retry))
@@ -593,13 +740,18 @@ session_flush(struct session *s)
 		}
 		n = writev(s->s_fd, iov, niov);
 		if (n >= 0) {
-			mux_output_done(s->s_mux, (size_t)n);
+			if (sx != NULL) {
+				sx->sx_off += (size_t)n;
+				sx->sx_len -= (size_t)n;
+			} else
+				mux_output_done(s->s_mux, (size_t)n);
 			if ((size_t)n == total)
 				continue;
 			ev_set(s->s_fd, EV_READ | EV_WRITE);
 			return 0;
 		}
-		mux_output_done(s->s_mux, 0);
+		if (sx == NULL)
+			mux_output_done(s->s_mux, 0);
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -634,11 +786,15 @@ session_presleep(struct session *s)
 
 	if (s->s_state != SS_DONE) {
 		session_flush(s);
-		/* What we owed is out: end, or shut our side and await EOF. */
-		if (s->s_state == SS_FAILING && !mux_output_pending(s->s_mux))
-			session_done(s, MUX_CUT_ERROR, NULL);
-		else if (s->s_state == SS_FINISHING && !s->s_shut &&
-		    !mux_output_pending(s->s_mux)) {
+		/*
+		 * What we owed is out: shut our side and await the peer's
+		 * EOF (bounded by the linger timer), reading what it still
+		 * sends.  Closing with its bytes unread would send a reset,
+		 * and a reset throws away what the kernel has not sent yet:
+		 * the GoAway we owe among it.
+		 */
+		if ((s->s_state == SS_FAILING || s->s_state == SS_FINISHING) &&
+		    !s->s_shut && !session_out_pending(s)) {
 			shutdown(s->s_fd, SHUT_WR);
 			s->s_shut = 1;
 			ev_set(s->s_fd, EV_READ);

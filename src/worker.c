@@ -25,6 +25,8 @@
 #include "conn.h"
 #include "ev.h"
 #include "hello.h"
+#include "hs.h"
+#include "keys.h"
 #include "log.h"
 #include "mux.h"
 #include "net.h"
@@ -39,6 +41,8 @@
 #define HELLO_PREFIX_LEN	(sizeof(HELLO_PREFIX) - 1)
 
 enum bk_state {
+	BK_HANDSHAKE,		/* reading an encrypted session's message 1 */
+	BK_HANDSHAKE_WAIT,	/* the master is answering it */
 	BK_REGISTERING,		/* waiting for the registration */
 	BK_WAIT_PORT,		/* the master is binding the tunnel port */
 	BK_REFUSING,		/* the refusal is being written */
@@ -66,6 +70,11 @@ struct reg {
 struct backend {
 	enum bk_state		 bk_state;
 	struct session		*bk_sess;
+	int			 bk_fd;		/* until the session has it */
+	int			 bk_secure;	/* an encrypted session */
+	char			 bk_fp[KEYS_FP_LEN + 1];	/* its key's */
+	uint8_t			 bk_hs[HS_PREAMBLE_LEN + 2 + HS_MSG1_MAX];
+	size_t			 bk_hs_len;
 	struct reg		 bk_reg;
 	int			 bk_lfd;	/* tunnel listener */
 	struct conn_set		 bk_clients;
@@ -102,6 +111,8 @@ static struct {
 } w;
 
 static void	backend_drain(struct backend *, const char *why);
+static void	bk_idle(struct backend *);
+static void	bk_hs_fail(struct backend *, uint32_t flags, const char *why);
 /* mux.c, for tests: where the stream ids start. */
 void		mux_test_set_next_id(struct mux *, uint32_t);
 
@@ -142,6 +153,10 @@ backend_free(struct backend *bk)
 		ev_del(bk->bk_lfd);
 		close(bk->bk_lfd);
 	}
+	if (bk->bk_fd != -1) {
+		ev_del(bk->bk_fd);
+		close(bk->bk_fd);
+	}
 	session_free(bk->bk_sess);
 	conn_reap(&bk->bk_clients);
 	explicit_bzero(bk, sizeof(*bk));
@@ -166,7 +181,6 @@ static void
 bk_ended(void *arg, const char *why)
 {
 	struct backend	*bk = arg;
-	struct proc_msg	 m;
 	unsigned	 n;
 
 	if (bk->bk_why[0] == '\0')
@@ -188,10 +202,19 @@ bk_ended(void *arg, const char *why)
 		bk->bk_state = BK_ENDED;
 		return;
 	}
-	/*
-	 * The master logs why, rate-limited relay-wide: each connection of a
-	 * stranger's flood lands in another pooled worker.
-	 */
+	bk_idle(bk);
+}
+
+/*
+ * The backend never registered: it is dropped whole and the worker goes
+ * back to the pool.  The master logs why, rate-limited relay-wide: each
+ * connection of a stranger's flood lands in another pooled worker.
+ */
+static void
+bk_idle(struct backend *bk)
+{
+	struct proc_msg	 m;
+
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_IDLE;
 	if (bk->bk_idle_why[0] == '\0')
@@ -463,13 +486,6 @@ reg_request_port(struct backend *bk, const struct hello *h)
 		snprintf(m.pm_name, sizeof(m.pm_name), "%s", h->h_name);
 		snprintf(bk->bk_name, sizeof(bk->bk_name), "%s", h->h_name);
 	}
-	/* The master checks the verified nonce for replays. */
-	if (h != NULL && h->h_auth && w.cfg->secret_len > 0 &&
-	    auth_unhex(h->h_nonce, AUTH_NONCE_HEX, m.pm_nonce) ==
-	    AUTH_NONCE_LEN) {
-		m.pm_flags |= PROC_F_AUTH;
-		m.pm_ts = h->h_ts;
-	}
 	snprintf(m.pm_addr, sizeof(m.pm_addr), "%s", bk->bk_addr);
 	bk->bk_state = BK_WAIT_PORT;
 	if (proc_send(w.chan, &m, -1) == -1)
@@ -513,48 +529,22 @@ reg_refuse(struct backend *bk, const char *why)
 }
 
 static void
-reg_refuse_auth(struct backend *bk, const char *logged)
+reg_refuse_auth(struct backend *bk, const char *why)
 {
-	snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%s", logged);
+	snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%s", why);
 	bk->bk_idle_flags = PROC_F_REFUSED | PROC_F_AUTHFAIL;
-	reg_refuse_quiet(bk, "authentication failed");
+	reg_refuse_quiet(bk, why);
 }
 
-/*
- * The proof of the shared secret: an HMAC over a fresh nonce, a timestamp
- * and what the backend asks for.  Each nonce is accepted once: the master
- * checks that (reg_request_port passes it on).  The reason stays in the
- * debug log; the backend learns only that it failed.
- */
-static int
-reg_authenticate(struct backend *bk, const struct hello *h)
-{
-	uint8_t		 nonce[AUTH_NONCE_LEN];
-	const char	*why = "no proof of the secret";
-
-	if (!h->h_auth)
-		goto fail;
-	why = "wrong proof of the secret";
-	if (auth_unhex(h->h_nonce, AUTH_NONCE_HEX, nonce) != AUTH_NONCE_LEN ||
-	    !auth_verify(w.cfg->secret, w.cfg->secret_len, h->h_ts,
-	    h->h_nonce, h->h_name, h->h_port, h->h_mac))
-		goto fail;
-	return 0;
-fail:
-	log_debug("backend %s: %s", bk->bk_addr, why);
-	reg_refuse_auth(bk, "authentication failed");
-	return -1;
-}
+#define REG_WHY_PLAIN	"this relay takes only encrypted sessions"
 
 /* A registration without a hello: the original relay's. */
 static void
 reg_plain(struct backend *bk)
 {
 	bk->bk_reg.r_form = REG_PLAIN;
-	if (w.cfg->secret_len > 0) {
-		/* A plain yamux client cannot prove the secret. */
-		reg_refuse_auth(bk, "authentication failed (registration "
-		    "without a hello)");
+	if (w.cfg->encrypted_only && !bk->bk_secure) {
+		reg_refuse_auth(bk, REG_WHY_PLAIN);
 		return;
 	}
 	reg_request_port(bk, NULL);
@@ -574,8 +564,10 @@ reg_hello_line(struct backend *bk)
 		reg_refuse(bk, why);
 		return;
 	}
-	if (w.cfg->secret_len > 0 && reg_authenticate(bk, &h) == -1)
+	if (w.cfg->encrypted_only && !bk->bk_secure) {
+		reg_refuse_auth(bk, REG_WHY_PLAIN);
 		return;
+	}
 	reg_request_port(bk, &h);
 }
 
@@ -695,19 +687,14 @@ reg_port_ok(struct backend *bk, int fd, const struct proc_msg *m)
 	    bk->bk_port, bk->bk_addr, bk->bk_name, wall_ms());
 	bk->bk_clients.cs_stats = bk->bk_st;
 	log_set_role("worker[%u]", bk->bk_port);
-	log_info("backend %s registered%s%s, tunnel %s", bk->bk_addr,
-	    bk->bk_name[0] ? " as " : "", bk->bk_name, line);
+	log_info("backend %s registered%s%s%s%s, tunnel %s", bk->bk_addr,
+	    bk->bk_name[0] ? " as " : "", bk->bk_name,
+	    bk->bk_fp[0] ? " with key " : "", bk->bk_fp, line);
 	memset(&r, 0, sizeof(r));
 	r.pm_type = PROC_REGISTERED;
 	r.pm_port = bk->bk_port;
 	if (proc_send(w.chan, &r, -1) == -1)
 		fatal("channel to master");
-	/*
-	 * This worker serves this backend until it exits and verifies no
-	 * other: it has no more use for the secret.
-	 */
-	explicit_bzero(w.cfg->secret, sizeof(w.cfg->secret));
-	w.cfg->secret_len = 0;
 	sandbox_test_violation(bk->bk_name);	/* test hook, see sandbox.h */
 	/* The round trip, for the stats and the windows. */
 	bk_ping(bk);
@@ -721,6 +708,10 @@ bk_reg_fire(void *arg)
 	log_warnx("backend %s did not register within %u ms", bk->bk_addr,
 	    w.cfg->register_timeout_ms);
 	snprintf(bk->bk_why, sizeof(bk->bk_why), "registration timed out");
+	if (bk->bk_sess == NULL) {
+		bk_hs_fail(bk, 0, bk->bk_why);
+		return;
+	}
 	session_drop(bk->bk_sess, bk->bk_why);
 }
 
@@ -733,12 +724,161 @@ static const struct session_ops backend_ops = {
 	.ending = bk_ending,
 };
 
+/* The yamux session over the backend's connection: registration next. */
+static void
+bk_start_session(struct backend *bk, const struct noise_cs *tx,
+    const struct noise_cs *rx)
+{
+	struct session_config	 sc;
+	const char		*v;
+	int			 fd = bk->bk_fd;
+
+	session_config_default(&sc, MUX_SERVER);
+	sc.sc_mux.recv_window = w.cfg->window;
+	sc.sc_mux.recv_window_max = w.cfg->window_max;
+	/*
+	 * Windows grow only within the session buffer: a window the
+	 * relay advertised must never by itself be enough to push the
+	 * session over its limit (a client reading at full speed still
+	 * holds a window's worth for a moment).
+	 */
+	sc.sc_mux.recv_budget = w.cfg->window_budget;
+	if (w.cfg->session_buffer > 0 &&
+	    sc.sc_mux.recv_budget > w.cfg->session_buffer)
+		sc.sc_mux.recv_budget = w.cfg->session_buffer;
+	sc.sc_mux.clock = ev_now;
+	sc.sc_mux.max_streams = w.cfg->max_streams;
+	sc.sc_mux.keepalive_ms = 0;		/* bk_ka_fire() */
+	sc.sc_mux.ping_timeout_ms = w.cfg->alive_timeout_ms;
+	sc.sc_mux.open_timeout_ms = w.cfg->alive_timeout_ms;
+	sc.sc_mux.max_unacked = w.cfg->max_unacked;
+	sc.sc_held_max = w.cfg->session_buffer;
+	sc.sc_tx = tx;
+	sc.sc_rx = rx;
+	bk->bk_fd = -1;
+	if ((bk->bk_sess = session_new(fd, &sc, &backend_ops, bk, w.rbuf,
+	    w.rbuf_size)) == NULL)
+		fatal("session");
+	/* Test only: start near the end of the id space. */
+	if ((v = getenv("RELAY_TEST_STREAM_ID")) != NULL)
+		mux_test_set_next_id(bk_mux(bk), (uint32_t)strtoul(v, NULL, 10));
+	bk->bk_state = BK_REGISTERING;
+}
+
+/* Before its session: the connection is dropped, the worker idles. */
+static void
+bk_hs_fail(struct backend *bk, uint32_t flags, const char *why)
+{
+	if (why != bk->bk_why)
+		snprintf(bk->bk_why, sizeof(bk->bk_why), "%s", why);
+	snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%.120s", why);
+	bk->bk_idle_flags = flags;
+	bk_idle(bk);
+}
+
+/*
+ * An encrypted session's first bytes: the preamble, the length and message
+ * 1, read exactly (a backend sends nothing more before our answer).  The
+ * master answers it; we only check the framing.
+ */
+static void
+bk_hs_read(int fd, uint32_t events, void *arg)
+{
+	struct backend	*bk = arg;
+	struct proc_msg	 m;
+	size_t		 need = HS_PREAMBLE_LEN + 2, len = 0;
+	ssize_t		 n;
+
+	(void)events;
+	for (;;) {
+		if (bk->bk_hs_len >= need) {
+			len = (size_t)bk->bk_hs[HS_PREAMBLE_LEN] << 8 |
+			    bk->bk_hs[HS_PREAMBLE_LEN + 1];
+			if (len == 0 || len > HS_MSG1_MAX) {
+				bk_hs_fail(bk, 0, "bad handshake message "
+				    "length");
+				return;
+			}
+			need += len;
+			if (bk->bk_hs_len == need)
+				break;
+		}
+		n = read(fd, bk->bk_hs + bk->bk_hs_len, need - bk->bk_hs_len);
+		if (n > 0) {
+			bk->bk_hs_len += (size_t)n;
+			if (bk->bk_hs_len >= HS_PREAMBLE_LEN &&
+			    hs_kind(bk->bk_hs) == 0) {
+				bk_hs_fail(bk, 0, "not a relay session (bad "
+				    "preamble)");
+				return;
+			}
+			need = HS_PREAMBLE_LEN + 2;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		bk_hs_fail(bk, 0, n == 0 ? "closed during the handshake" :
+		    "read error during the handshake");
+		return;
+	}
+	ev_set(fd, 0);
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_HS_REQ;
+	m.pm_flags = hs_kind(bk->bk_hs) == HS_IK ? PROC_HS_IK : PROC_HS_PSK;
+	m.pm_len = (uint32_t)len;
+	memcpy(m.pm_data, bk->bk_hs + HS_PREAMBLE_LEN + 2, len);
+	bk->bk_state = BK_HANDSHAKE_WAIT;
+	if (proc_send(w.chan, &m, -1) == -1)
+		fatal("channel to master");
+}
+
+/* The master's answer: pass it on, then the session, or the end. */
+static void
+bk_hs_reply(struct backend *bk, const struct proc_msg *m)
+{
+	struct noise_cs	 tx, rx;
+	ssize_t		 n;
+
+	if (m->pm_len > HS_REPLY_MAX || (m->pm_flags == PROC_HS_OK &&
+	    m->pm_len + 64 > sizeof(m->pm_data)))
+		fatalx("bad handshake answer from master");
+	/* A fresh connection's socket buffer takes this much at once. */
+	do {
+		n = write(bk->bk_fd, m->pm_data, m->pm_len);
+	} while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)m->pm_len) {
+		bk_hs_fail(bk, 0, "could not send the handshake reply");
+		return;
+	}
+	if (m->pm_flags != PROC_HS_OK) {
+		/* The master logged it. */
+		bk_hs_fail(bk, PROC_F_REFUSED | PROC_F_AUTHFAIL,
+		    m->pm_flags == PROC_HS_REFUSED ? "key refused" :
+		    "handshake failed");
+		return;
+	}
+	memset(&tx, 0, sizeof(tx));
+	memset(&rx, 0, sizeof(rx));
+	memcpy(tx.cs_k, m->pm_data + m->pm_len, 32);
+	memcpy(rx.cs_k, m->pm_data + m->pm_len + 32, 32);
+	tx.cs_haskey = rx.cs_haskey = 1;
+	tx.cs_rekey = rx.cs_rekey = NOISE_REKEY_RECORDS;
+	snprintf(bk->bk_fp, sizeof(bk->bk_fp), "%.*s", KEYS_FP_LEN,
+	    m->pm_reason);
+	bk->bk_secure = 1;
+	ev_del(bk->bk_fd);
+	bk_start_session(bk, &tx, &rx);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
+}
+
 static void
 worker_backend(int fd, const struct proc_msg *m)
 {
-	struct session_config	 sc;
 	struct backend		*bk;
-	const char		*v;
+	uint8_t			 c = 0;
 
 	if (w.bk != NULL) {
 		log_warnx("backend handed to a busy worker; dropped");
@@ -748,6 +888,7 @@ worker_backend(int fd, const struct proc_msg *m)
 	if ((bk = calloc(1, sizeof(*bk))) == NULL)
 		fatal("backend");
 	bk->bk_lfd = -1;
+	bk->bk_fd = fd;
 	bk->bk_slot = UINT32_MAX;
 	snprintf(bk->bk_addr, sizeof(bk->bk_addr), "%s", m->pm_addr);
 	bk->bk_clients.cs_closed = client_closed;
@@ -759,28 +900,22 @@ worker_backend(int fd, const struct proc_msg *m)
 	ev_timer_init(&bk->bk_ka_timer, bk_ka_fire, bk);
 	ev_timer_init(&bk->bk_accept_timer, accept_resume, bk);
 	ev_timer_init(&bk->bk_drain_timer, bk_drain_fire, bk);
-
-	session_config_default(&sc, MUX_SERVER);
-	sc.sc_mux.recv_window = w.cfg->window;
-	sc.sc_mux.recv_window_max = w.cfg->window_max;
-	sc.sc_mux.recv_budget = w.cfg->window_budget;
-	sc.sc_mux.clock = ev_now;
-	sc.sc_mux.max_streams = w.cfg->max_streams;
-	sc.sc_mux.keepalive_ms = 0;		/* bk_ka_fire() */
-	sc.sc_mux.ping_timeout_ms = w.cfg->alive_timeout_ms;
-	sc.sc_mux.open_timeout_ms = w.cfg->alive_timeout_ms;
-	sc.sc_mux.max_unacked = w.cfg->max_unacked;
-	sc.sc_held_max = w.cfg->session_buffer;
-	if ((bk->bk_sess = session_new(fd, &sc, &backend_ops, bk, w.rbuf,
-	    w.rbuf_size)) == NULL)
-		fatal("session");
-	/* Test only: start near the end of the id space. */
-	if ((v = getenv("RELAY_TEST_STREAM_ID")) != NULL)
-		mux_test_set_next_id(bk_mux(bk), (uint32_t)strtoul(v, NULL, 10));
-	bk->bk_state = BK_REGISTERING;
 	w.bk = bk;
 	ev_timer_at(&bk->bk_reg_timer, ev_now() + w.cfg->register_timeout_ms);
 	log_debug("backend %s connected", bk->bk_addr);
+	/*
+	 * The first byte tells the forms apart (the master saw one arrive):
+	 * a yamux frame starts with version 0, our encrypted forms with the
+	 * preamble.
+	 */
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1 &&
+	    c == (uint8_t)HS_PREAMBLE_IK[0]) {
+		bk->bk_state = BK_HANDSHAKE;
+		if (ev_add(fd, EV_READ, bk_hs_read, bk) == -1)
+			fatal("ev_add backend");
+		return;
+	}
+	bk_start_session(bk, NULL, NULL);
 }
 
 /* ---- the loop ---- */
@@ -823,6 +958,28 @@ worker_drain(void)
 	backend_drain(w.bk, "relay shutting down");
 }
 
+/* The backend's key was withdrawn (SIGHUP): its session ends now. */
+static void
+worker_revoke(void)
+{
+	struct backend	*bk = w.bk;
+
+	if (bk == NULL)
+		return;
+	if (bk->bk_sess == NULL) {
+		bk_hs_fail(bk, PROC_F_REFUSED, "key no longer authorized");
+		return;
+	}
+	snprintf(bk->bk_why, sizeof(bk->bk_why), "its key is no longer "
+	    "authorized");
+	log_warnx("backend %s%s%s: key %s is no longer authorized; closing "
+	    "%u client%s", bk->bk_addr, bk->bk_name[0] ? " " : "",
+	    bk->bk_name, bk->bk_fp, bk->bk_clients.cs_count,
+	    bk->bk_clients.cs_count == 1 ? "" : "s");
+	conn_reset_all(&bk->bk_clients, "key no longer authorized");
+	session_abort(bk->bk_sess, MUX_GOAWAY_NORMAL, bk->bk_why);
+}
+
 static void
 worker_chan(int fd, uint32_t events, void *arg)
 {
@@ -860,6 +1017,15 @@ worker_chan(int fd, uint32_t events, void *arg)
 				break;
 			reg_refuse(w.bk, m.pm_reason);
 			break;
+		case PROC_HS_REP:
+			if (w.bk == NULL || w.bk->bk_state != BK_HANDSHAKE_WAIT)
+				fatalx("handshake answer out of turn");
+			bk_hs_reply(w.bk, &m);
+			explicit_bzero(&m, sizeof(m));
+			break;
+		case PROC_REVOKE:
+			worker_revoke();
+			break;
 		case PROC_SHUTDOWN:
 			worker_drain();
 			break;
@@ -883,6 +1049,11 @@ worker_main(struct relay_config *cfg, int chan)
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.chan = chan;
+	/* The master's secrets: a worker never needs them (master_hs_req). */
+	explicit_bzero(cfg->key_priv, sizeof(cfg->key_priv));
+	explicit_bzero(cfg->psk, sizeof(cfg->psk));
+	explicit_bzero(cfg->secret, sizeof(cfg->secret));
+	cfg->secret_len = 0;
 	w.rbuf_size = cfg->buffer;
 	if ((w.rbuf = malloc(w.rbuf_size)) == NULL)
 		fatal("malloc");

@@ -33,7 +33,7 @@ could not, 64 on bad usage.
 
 The channel's message is struct proc_msg of include/proc.h, PROC_MSG_SIZE
 bytes, little-endian: keep msg() in step with it.  HARDEN_PROC_MSG_SIZE=272
-sends the layout of relays built before pm_ts and pm_nonce (to show that
+sends the layout of relays built before pm_len and pm_data (to show that
 the tests fail there).
 """
 import argparse
@@ -46,16 +46,17 @@ import struct
 import sys
 import time
 
-PROC_MSG_SIZE = 296
+PROC_MSG_SIZE = 532
 PROC_PORT_REQ, PROC_REGISTERED, PROC_IDLE = 32, 33, 34
 SYS_PIDFD_GETFD = 438
 
 
 def msg(typ, slot=0, port=0, flags=0, name=b"", addr=b"", reason=b"",
-        ts=0, nonce=b"\0" * 16):
+        data=b""):
     m = (struct.pack("<IIII", typ, slot, port, flags) +
          name.ljust(64, b"\0")[:64] + addr.ljust(64, b"\0")[:64] +
-         reason.ljust(128, b"\0")[:128] + struct.pack("<Q", ts) + nonce)
+         reason.ljust(128, b"\0")[:128] + struct.pack("<I", len(data)) +
+         data.ljust(256, b"\0")[:256])
     assert len(m) == PROC_MSG_SIZE
     return m[:int(os.environ.get("HARDEN_PROC_MSG_SIZE", PROC_MSG_SIZE))]
 

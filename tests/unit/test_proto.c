@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hello.h"
+#include "hs.h"
 #include "proc.h"
 #include "unit.h"
 
@@ -285,13 +286,49 @@ test_worker_msg_rules(void)
 	port_req(&m);
 	m.pm_slot = 1;
 	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
-	/* A nonce without the flag that says it is there. */
+	/* Data a port request does not carry; flags it has none of. */
 	port_req(&m);
-	m.pm_nonce[3] = 1;
+	m.pm_data[3] = 1;
 	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
-	m.pm_flags = PROC_F_AUTH;
+	port_req(&m);
+	m.pm_len = 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	port_req(&m);
+	m.pm_flags = PROC_F_REFUSED;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+
+	/* A handshake request: a kind, message 1 and nothing else. */
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_HS_REQ;
+	m.pm_flags = PROC_HS_IK;
+	m.pm_len = 96;
+	memset(m.pm_data, 0xa5, 96);
 	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
-	m.pm_flags = PROC_F_AUTH | PROC_F_REFUSED;
+	m.pm_flags = PROC_HS_PSK;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), 0);
+	m.pm_flags = 3;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_flags = PROC_HS_IK;
+	m.pm_len = 0;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_len = HS_MSG1_MAX + 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_len = sizeof(m.pm_data) + 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_len = 96;
+	m.pm_data[200] = 1;	/* beyond the message */
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_data[200] = 0;
+	strcpy(m.pm_name, "x");
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_name[0] = '\0';
+	m.pm_port = 1;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	/* The master's answer is not for a worker to send. */
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_HS_REP;
+	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
+	m.pm_type = PROC_REVOKE;
 	CHECK_EQ(proc_worker_msg_check(&m, -1, &why), -1);
 
 	/* What the master sends is not for a worker to send. */
