@@ -612,8 +612,28 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	run echo_check --bytes 1000000 --seed 8
 	[ "$status" -eq 0 ]
 	[[ "$output" == "ok 1000000 "* ]]
-	run echo_check --bytes 300000 --halfclose
+}
+
+@test "relayexpose passes on its target's EOF after more than a window of data (half-close)" {
+	# Not the encryption's: the same happens in plain mode.  The client
+	# half-closes; the echo target answers everything, then EOF; the FIN of
+	# relayexpose must follow its last Data frame even when that data
+	# waited for a window update (more than 256 KiB).
+	newkey b
+	authorize "b"
+	start_keyed_relay
+	local out="$K/echod.out" i
+	python3 "$ROOT/tests/lib/echod.py" >"$out" 2>"$K/echod.err" 3>&- &
+	track $!
+	wait_until 10 test -s "$out"
+	start_backend rx "$BIN/relayexpose" --key "$K/b.key" --relay-key "$(pub relay)" 127.0.0.1 "$RELAY_PORT" "127.0.0.1:$(head -n 1 "$out")"
+	run echo_check --bytes 200000 --halfclose --timeout 10
 	[ "$status" -eq 0 ]
+	for i in 1 2 3 4 5; do
+		run echo_check --bytes 600000 --halfclose --timeout 10 --seed "$i"
+		echo "round $i: $output"
+		[ "$status" -eq 0 ]
+	done
 }
 
 @test "the relay opens records of up to 65535 bytes from a backend" {
