@@ -15,7 +15,7 @@ INTEROP="${INTEROP:-$BIN/interop}"
 
 setup_file() {
 	# bats 1.8.2 cannot skip from setup_file: leave reasons for setup().
-	export NOISE_SKIP= INTEROP_SKIP=
+	export NOISE_SKIP='' INTEROP_SKIP=''
 	if ! python3 -c 'import cryptography' 2>/dev/null; then
 		NOISE_SKIP="python3-cryptography is missing (apt-get install python3-cryptography)"
 		return 0
@@ -90,6 +90,12 @@ run_peer() {
 	run timeout 30 python3 "$NOISEPEER" serve 127.0.0.1 "$RELAY_PORT" \
 	    --key "$K/$key.key" --relay-key "$(pub relay)" --hold 0 \
 	    --timeout 10 "$@"
+}
+
+# peer_registers KEY [ARGS]: run_peer succeeds (for wait_until).
+peer_registers() {
+	run_peer "$@"
+	[ "$status" -eq 0 ]
 }
 
 # start_echo_key OUT KEY [ARGS]: the product's echoserver in key mode.
@@ -448,7 +454,7 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	[ "$status" -eq 0 ]
 	touch "$K/go"
 	wait_until 15 dead "$pa"
-	wait $pa
+	wait "$pa"
 	grep -q '^closed=1' "$K/ta.out"
 	wait_until 5 nlog_ge 1 "did not authenticate (corrupt or tampered)"
 	nlog_is 1 "did not authenticate (corrupt or tampered)"
@@ -489,7 +495,7 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	# a reload that adds a key takes effect too
 	authorize "a" "b"
 	kill -HUP "$RELAY_PID"
-	wait_until 10 eval 'run_peer a; [ "$status" -eq 0 ]'
+	wait_until 10 peer_registers a
 }
 
 # ---- names belong to their keys ----
@@ -802,7 +808,7 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	hold_client held "$port_b" 5000
 	local held=$BG_PID
 	wait_until 10 test -s "$K/held.ready"
-	local spec n=0 tampered=0
+	local spec n=0
 	# message 2 (bytes 2..49 of the reply), the first record from the
 	# relay (the registration's answer, from byte 50), the first record
 	# from the backend (the hello, from byte 8 + 2 + 96 = 106)
