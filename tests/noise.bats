@@ -98,6 +98,9 @@ peer_registers() {
 	[ "$status" -eq 0 ]
 }
 
+# stats_have TEXT: relaystat --json shows TEXT (for wait_until).
+stats_have() { "$BIN/relaystat" --json "$RELAY_PORT" | grep -qF -- "$1"; }
+
 # start_echo_key OUT KEY [ARGS]: the product's echoserver in key mode.
 start_echo_key() {
 	local out=$1 key=$2; shift 2
@@ -368,6 +371,11 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	# an empty message 1
 	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 0 --timeout 10
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"closed=1"* ]]
+	# a low-order ephemeral key (all zeros): no shared secret
+	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 96 --zeros --timeout 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"reply-length 0"* ]]
 	[[ "$output" == *"closed=1"* ]]
 	# a length beyond 160, and random bytes for the length too
 	run timeout 30 python3 "$NOISEPEER" garbage 127.0.0.1 "$RELAY_PORT" --bytes 5000 --timeout 10
@@ -849,4 +857,26 @@ capture_lacks() { if capture_has "$@"; then return 1; fi; }
 	start_peer pa a --name alpha
 	run echo_check --bytes 1000
 	[ "$status" -eq 0 ]
+}
+
+@test "relaystat shows a keyed backend's fingerprint (table, JSON, Prometheus)" {
+	# Issue 14, item 5: "relaystat shows it (table, JSON, Prometheus
+	# label) next to the name".  The form may be short, like SSH's: look
+	# for the start of the fingerprint.
+	newkey a
+	authorize "a name=statme"
+	start_keyed_relay
+	start_peer p a --name statme
+	local short
+	short=$(fp a | cut -c1-15)
+	wait_until 10 stats_have statme
+	run "$BIN/relaystat" --json "$RELAY_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$short"* ]]
+	run "$BIN/relaystat" --prometheus "$RELAY_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$short"* ]]
+	run "$BIN/relaystat" "$RELAY_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$short"* ]]
 }

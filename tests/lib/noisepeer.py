@@ -42,7 +42,8 @@ Modes:
             key of its message 2), "closed=0|1".
   garbage   the preamble (IK's or NNpsk0's), then with --bytes N <= 160 a
             length field and N random bytes, with N > 160 N random bytes;
-            prints like replay.
+            prints like replay.  --zeros: N zero bytes instead (an
+            all-zero, low-order ephemeral key).
 
 Recording: --save-m1 FILE (the preamble, length and message 1),
            --save-sent FILE (every byte written to the relay),
@@ -296,7 +297,7 @@ def blind(a):
             out = f.read()
     else:
         pattern = "IK" if a.key or not a.secret_file else "NNpsk0"
-        junk = os.urandom(a.bytes)
+        junk = bytes(a.bytes) if a.zeros else os.urandom(a.bytes)
         out = PREAMBLE[pattern] + (dn.frame(junk) if a.bytes <= 160
                                    else junk)
     sent.add(out)
@@ -380,6 +381,7 @@ def main():
                     default="flip")
     ap.add_argument("--count", type=int, default=2**20 + 100)
     ap.add_argument("--no-hello", action="store_true")
+    ap.add_argument("--zeros", action="store_true")
     try:
         a = ap.parse_args()
     except SystemExit as e:
