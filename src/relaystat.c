@@ -288,11 +288,12 @@ cmp_backend(const void *a, const void *b)
 static void
 snap_dedup_clients(struct snap *sn, struct snap_backend *sb)
 {
-	struct snap_client	*c = sn->clients + sb->first;
+	struct snap_client	*c;
 	size_t			 i, n;
 
 	if (sb->nclients == 0)
 		return;
+	c = sn->clients + sb->first;
 	qsort(c, sb->nclients, sizeof(*c), cmp_client_addr);
 	for (i = 1, n = 1; i < sb->nclients; i++)
 		if (strcmp(c[i].c.sc_addr, c[n - 1].c.sc_addr) != 0)

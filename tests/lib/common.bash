@@ -3,7 +3,7 @@
 # and clean up every process a test started, by PID, even on failure.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="$ROOT/bin"
+BIN="${RELAY_TEST_BIN:-$ROOT/bin}"
 PY="$ROOT/tests/lib/tcpclient.py"
 PIDS=()
 
