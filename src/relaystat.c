@@ -279,6 +279,22 @@ cmp_backend(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+/* n zeroed elements of size bytes, aligned as the stats rows are. */
+static void *
+snap_alloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if (n == 0)
+		n = 1;
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	if (posix_memalign(&p, 128, n * size) != 0)
+		return NULL;
+	memset(p, 0, n * size);
+	return p;
+}
+
 /*
  * Rows are copied one at a time while the relay runs, so a snapshot may
  * catch a row being reused: a backend re-registered in another slot on the
@@ -315,7 +331,8 @@ snap_take(const struct stats *st, struct snap *sn)
 	memset(sn, 0, sizeof(*sn));
 	sn->max_backends = st->st_max_backends;
 	sn->max_clients = st->st_max_clients;
-	sn->backends = calloc(sn->max_backends, sizeof(*sn->backends));
+	/* The rows are aligned to cache lines; so must their copies be. */
+	sn->backends = snap_alloc(sn->max_backends, sizeof(*sn->backends));
 	if (sn->backends == NULL)
 		return -1;
 	sn->now_ms = now_ms();
@@ -346,10 +363,13 @@ snap_take(const struct stats *st, struct snap *sn)
 				continue;
 			if (sn->nclients == sn->clients_cap) {
 				n = sn->clients_cap ? sn->clients_cap * 2 : 64;
-				p = reallocarray(sn->clients, n,
-				    sizeof(*sn->clients));
-				if (p == NULL)
+				if ((p = snap_alloc(n, sizeof(*sn->clients))) ==
+				    NULL)
 					return -1;
+				if (sn->nclients > 0)
+					memcpy(p, sn->clients, sn->nclients *
+					    sizeof(*sn->clients));
+				free(sn->clients);
 				sn->clients = p;
 				sn->clients_cap = n;
 			}
