@@ -1101,7 +1101,15 @@ worker_chan(int fd, uint32_t events, void *arg)
 			reg_refuse(w.bk, m.pm_reason);
 			break;
 		case PROC_HS_REP:
-			if (w.bk == NULL || w.bk->bk_state != BK_HANDSHAKE_WAIT)
+			/*
+			 * The answer for a backend that timed out meanwhile
+			 * comes before any next backend: drop it.
+			 */
+			if (w.bk == NULL) {
+				explicit_bzero(&m, sizeof(m));
+				break;
+			}
+			if (w.bk->bk_state != BK_HANDSHAKE_WAIT)
 				fatalx("handshake answer out of turn");
 			bk_hs_reply(w.bk, &m);
 			explicit_bzero(&m, sizeof(m));
