@@ -22,24 +22,6 @@ teardown() {
 	rm -f "/dev/shm/$SHM_TAG" "/dev/shm/$SHM_TAG.2"
 }
 
-# The ABI version relaystat was built with.
-ABI=$(sed -n 's/^#define STATS_ABI_VERSION[[:space:]]*\([0-9]*\).*/\1/p' "$ROOT/include/stats_abi.h")
-
-# make_segment FILE ABI MASTER_PID: a stats segment header by hand (one
-# backend slot of 384 bytes, one client row of 128), for the foreign-segment
-# cases.
-make_segment() {
-	python3 - "$@" <<'PY'
-import struct, sys, time
-path, abi, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-hdr = struct.pack("<QIIIIIIqqII4Q", 0x3154535959414c52, abi, 128, 384, 128,
-                  1, 1, pid, int(time.time()), 1, 0, 0, 0, 0, 0)
-hdr += bytes(128 - len(hdr))
-with open(path, "wb") as f:
-    f.write(hdr + bytes(384 + 128))
-PY
-}
-
 # fingerprint PUBKEY: SSH's form of a key's fingerprint, computed here
 # rather than by the relay: "SHA256:" and the unpadded base64 of the
 # SHA-256 of the 32 key bytes.
@@ -492,8 +474,8 @@ PY
 	# as planted; one naming a "relay" of the segment's owner is accepted
 	# (so the next cases fail for the right reason), but not with another
 	# ABI version or a dead master.
-	[ -n "$ABI" ]
-	make_segment "/dev/shm/$SHM_TAG" "$ABI" $$
+	[ -n "$STATS_ABI" ]
+	make_segment "/dev/shm/$SHM_TAG" $$
 	run --separate-stderr "$BIN/relaystat" --json --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]
@@ -502,17 +484,17 @@ PY
 	"$BATS_TEST_TMPDIR/relay" 60 3>&- &
 	local lookalike=$!
 	track "$lookalike"
-	make_segment "/dev/shm/$SHM_TAG" "$ABI" "$lookalike"
+	make_segment "/dev/shm/$SHM_TAG" "$lookalike"
 	run --separate-stderr "$BIN/relaystat" --json --stats "/$SHM_TAG"
 	echo "$output$stderr"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"\"pid\":$lookalike,"* ]]
-	make_segment "/dev/shm/$SHM_TAG" $((ABI + 1)) "$lookalike"
+	make_segment "/dev/shm/$SHM_TAG" "$lookalike" $((STATS_ABI + 1))
 	run --separate-stderr "$BIN/relaystat" --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *ABI* ]]
-	make_segment "/dev/shm/$SHM_TAG" "$ABI" 2147483000
+	make_segment "/dev/shm/$SHM_TAG" 2147483000
 	run --separate-stderr "$BIN/relaystat" --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]
