@@ -20,9 +20,9 @@ import sys
 
 RELAY = ("backends_now", "backends_total", "registrations_refused",
          "workers_idle", "max_backends", "max_clients")
-BACKEND = ("tunnel_port", "name", "key", "address", "pid", "since_ms", "clients_now",
-           "clients_total", "clients_untracked", "bytes_in", "bytes_out",
-           "rtt_us", "clients")
+BACKEND = ("tunnel_port", "name", "key", "address", "pid", "since_ms",
+           "clients_now", "clients_total", "clients_untracked", "bytes_in",
+           "bytes_out", "rtt_us", "clients")
 CLIENT = ("address", "tunnel_port", "since_ms", "bytes_in", "bytes_out")
 
 
