@@ -684,7 +684,7 @@ reg_port_ok(struct backend *bk, int fd, const struct proc_msg *m)
 		    (w.cfg->keepalive_s < 2 ? w.cfg->keepalive_s : 2));
 	bk->bk_since = ev_now();
 	bk->bk_st = stats_backend_begin(&w.cfg->stats, bk->bk_slot, getpid(),
-	    bk->bk_port, bk->bk_addr, bk->bk_name, wall_ms());
+	    bk->bk_port, bk->bk_addr, bk->bk_name, bk->bk_fp, wall_ms());
 	bk->bk_clients.cs_stats = bk->bk_st;
 	log_set_role("worker[%u]", bk->bk_port);
 	log_info("backend %s registered%s%s%s%s, tunnel %s", bk->bk_addr,
