@@ -48,7 +48,8 @@ $(BIN)/relayexpose: $(OBJ)/relayexpose.o $(BACKEND:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/relaystat: $(OBJ)/relaystat.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BIN)/relaybench: $(OBJ)/relaybench.o $(OBJ)/net.o
+$(BIN)/relaybench: $(OBJ)/relaybench.o $(OBJ)/net.o $(OBJ)/hs.o $(OBJ)/noise.o \
+    $(KEYS:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/relaykey: $(OBJ)/relaykey.o $(KEYS:%=$(OBJ)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

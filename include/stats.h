@@ -105,11 +105,15 @@ void	 stats_close(struct stats *, int unlink);
 /* Master: mark all rows of a backend slot free (its worker is gone). */
 void	 stats_backend_reclaim(struct stats *, uint32_t slot);
 
-/* Worker: publish the identity of its backend row. */
+/*
+ * Worker: publish the identity of its backend row.  addr, name and key (the
+ * fingerprint of the backend's static key, "SHA256:..."; "" or NULL when
+ * the session has none) are truncated to fit their fields.
+ */
 struct stats_backend *
 	 stats_backend_begin(struct stats *, uint32_t slot, int64_t pid,
 	    unsigned tunnel_port, const char *addr, const char *name,
-	    int64_t since_ms);
+	    const char *key, int64_t since_ms);
 
 /*
  * Worker: take a free client row of its slot and publish its identity.

@@ -10,8 +10,8 @@
  * Writers: the master writes the header counters and reclaims the rows of a
  * dead worker; otherwise a backend row and its client rows have exactly one
  * writer, the worker that was handed that slot.  Counters are 64-bit and
- * updated with relaxed atomic adds.  Identity fields (addresses, name, port,
- * pid, since) are published under the row's sequence number: the writer
+ * updated with relaxed atomic adds.  Identity fields (addresses, name, key,
+ * port, pid, since) are published under the row's sequence number: the writer
  * makes seq odd, writes, then makes it even (release); a reader copies the
  * row between two equal even reads of seq (acquire) or retries.  A row with
  * state STATS_ROW_FREE is not in use.
@@ -19,12 +19,14 @@
 #ifndef RELAY_STATS_ABI_H
 #define RELAY_STATS_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define STATS_MAGIC		0x3154535959414c52ULL	/* "RLAYYST1" */
-#define STATS_ABI_VERSION	1
+#define STATS_ABI_VERSION	2	/* 2: sb_key; backend rows of 384 bytes */
 #define STATS_ADDR_MAX		64	/* "[v6addr]:port" with NUL */
 #define STATS_NAME_MAX		64
+#define STATS_KEY_MAX		64	/* "SHA256:" + 43 base64, NUL, room */
 
 #define STATS_ROW_FREE		0
 #define STATS_ROW_LIVE		1
@@ -60,6 +62,11 @@ struct stats_backend {
 	int64_t		 sb_since;		/* registered, unix ms */
 	char		 sb_addr[STATS_ADDR_MAX];	/* backend's address */
 	char		 sb_name[STATS_NAME_MAX];	/* backend's name or "" */
+	char		 sb_key[STATS_KEY_MAX];		/* "SHA256:..." of its
+							   key (keys.h), or ""
+							   (no key) */
+	uint8_t		 sb_pad0[32];		/* zero: the counters start a
+						   cache line of their own */
 	/* Counters: relaxed atomics, monotonic except clients_now. */
 	uint64_t	 sb_clients_now;
 	uint64_t	 sb_clients_total;
@@ -81,7 +88,10 @@ struct stats_client {
 } __attribute__((aligned(128)));
 
 _Static_assert(sizeof(struct stats_header) == 128, "stats header size");
-_Static_assert(sizeof(struct stats_backend) == 256, "stats backend row size");
+_Static_assert(sizeof(struct stats_backend) == 384, "stats backend row size");
 _Static_assert(sizeof(struct stats_client) == 128, "stats client row size");
+_Static_assert(offsetof(struct stats_backend, sb_key) == 160 &&
+    offsetof(struct stats_backend, sb_clients_now) == 256,
+    "stats backend row layout");
 
 #endif /* RELAY_STATS_ABI_H */

@@ -676,6 +676,7 @@ static void
 master_idle(struct worker *w, const struct proc_msg *m)
 {
 	struct tunnel	*t;
+	int		 secure;
 
 	worker_unbusy(w);
 	if ((m->pm_flags & PROC_F_REFUSED) && cfg->stats.st_hdr != NULL)
@@ -702,8 +703,14 @@ master_idle(struct worker *w, const struct proc_msg *m)
 	}
 	w->w_slot = UINT32_MAX;
 	w->w_port = 0;
+	/*
+	 * A worker that ran an authenticated session parsed what a key
+	 * holder sent: were it someone else's by now, back in the pool it
+	 * would be handed the next backend's connection and its keys.
+	 */
+	secure = w->w_secure;
 	master_worker_reset(w);
-	if (idle_count >= cfg->prefork) {
+	if (idle_count >= cfg->prefork || secure) {
 		/* Its replacement is in the pool. */
 		master_retire(w);
 		return;

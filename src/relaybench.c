@@ -26,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hs.h"
+#include "keys.h"
 #include "net.h"
+#include "noise.h"
 
 #ifndef RELAY_VERSION
 #define RELAY_VERSION	"0.1.0"
@@ -96,6 +99,10 @@ static struct {
 	long		 interval_ms;
 	uint64_t	 seed;
 	int		 quiet;
+	/* register over an encrypted session (IK) */
+	uint8_t		 key_priv[32];
+	uint8_t		 relay_pub[32];
+	int		 has_key, has_relay_key;
 } opt;
 
 static unsigned char		*pat;
@@ -1266,7 +1273,13 @@ register_once(uint64_t *ns, char *addr, size_t addrlen)
 	static const unsigned char open1[12] = {
 		0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0
 	};
-	unsigned char	 buf[4096];
+	unsigned char	 buf[4096], rec[NOISE_REC_HDR + 12 + NOISE_TAG_LEN];
+	unsigned char	 raw[4096];
+	struct noise_cs	 tx, rx;
+	struct noise_rec_rx *rrx = NULL;
+	uint8_t		 rpub[32];
+	char		 herr[200];
+	int		 has_rpub;
 	size_t		 have = 0, alen = 0;
 	uint64_t	 t0 = now_ns(), end = t0 +
 			    (uint64_t)opt.conn_timeout_ms * 1000000;
@@ -1294,7 +1307,28 @@ register_once(uint64_t *ns, char *addr, size_t addrlen)
 		goto fail;
 	}
 	established++;
-	if (write(fd, open1, sizeof(open1)) != (ssize_t)sizeof(open1)) {
+	if (opt.has_key) {
+		/* The handshake, then stream 1's open inside a record. */
+		if (hs_initiate(fd, HS_IK, opt.key_priv, opt.relay_pub, NULL,
+		    (unsigned)opt.conn_timeout_ms, &tx, &rx, rpub, &has_rpub,
+		    herr, sizeof(herr)) != 0) {
+			if (diag_lines++ < 5)
+				warnx_("handshake: %s", herr);
+			fails[F_OTHER]++;
+			goto fail;
+		}
+		if ((rrx = malloc(sizeof(*rrx))) == NULL)
+			die(EX_SOFTWARE, "out of memory");
+		noise_rec_rx_init(rrx, &rx);
+		memcpy(rec + NOISE_REC_HDR, open1, sizeof(open1));
+		if (noise_rec_seal(&tx, rec + NOISE_REC_HDR, sizeof(open1),
+		    rec) != sizeof(rec) ||
+		    write(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec)) {
+			fails[fail_of_errno(errno)]++;
+			goto fail;
+		}
+		noise_cs_wipe(&tx);
+	} else if (write(fd, open1, sizeof(open1)) != (ssize_t)sizeof(open1)) {
 		fails[fail_of_errno(errno)]++;
 		goto fail;
 	}
@@ -1309,13 +1343,34 @@ register_once(uint64_t *ns, char *addr, size_t addrlen)
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, (int)((end - now) / 1000000) + 1) == 0)
 			continue;
-		if ((r = read(fd, buf + have, sizeof(buf) - have)) <= 0) {
+		if ((r = read(fd, rrx != NULL ? raw : buf + have, rrx != NULL ?
+		    sizeof(raw) : sizeof(buf) - have)) <= 0) {
 			if (r == -1 && (errno == EAGAIN || errno == EINTR))
 				continue;
 			fails[r == 0 ? F_CLOSED : fail_of_errno(errno)]++;
 			goto fail;
 		}
-		have += (size_t)r;
+		if (rrx != NULL) {
+			/* Records in, the yamux bytes they carry out. */
+			size_t roff = 0, ptlen;
+			const uint8_t *pt;
+			ssize_t used;
+			while (roff < (size_t)r) {
+				used = noise_rec_open(rrx, raw + roff,
+				    (size_t)r - roff, &pt, &ptlen);
+				if (used < 0 || (pt != NULL &&
+				    ptlen > sizeof(buf) - have)) {
+					fails[F_OTHER]++;
+					goto fail;
+				}
+				roff += (size_t)used;
+				if (pt != NULL) {
+					memcpy(buf + have, pt, ptlen);
+					have += ptlen;
+				}
+			}
+		} else
+			have += (size_t)r;
 		while (have - off >= 12) {
 			const unsigned char *h = buf + off;
 			unsigned type = h[1], flags = (h[2] << 8) | h[3];
@@ -1352,6 +1407,10 @@ register_once(uint64_t *ns, char *addr, size_t addrlen)
 	*ns = now_ns() - t0;
 	addr[alen] = '\0';
 	close(fd);
+	if (rrx != NULL) {
+		noise_rec_rx_wipe(rrx);
+		free(rrx);
+	}
 	if (alen == 0 || strncmp(addr, "error", 5) == 0 ||
 	    strchr(addr, ':') == NULL) {
 		if (diag_lines++ < 5)
@@ -1363,6 +1422,10 @@ register_once(uint64_t *ns, char *addr, size_t addrlen)
 	return 0;
 fail:
 	close(fd);
+	if (rrx != NULL) {
+		noise_rec_rx_wipe(rrx);
+		free(rrx);
+	}
 	return -1;
 }
 
@@ -1603,6 +1666,9 @@ usage_help(void)
 "    -n, --count N           registrations (default 20)\n"
 "        --interval MS       pause between them (default 50)\n"
 "        --conn-timeout MS   one registration's limit (default 5000)\n"
+"        --key FILE          register over an encrypted session with this\n"
+"                            private key (Noise IK; the handshake is timed)\n"
+"        --relay-key PUBKEY  the relay's public key, with --key\n"
 "  serve      direct echo server on PORT (0 = any free port); prints\n"
 "             'listening on HOST:PORT' and runs until SIGTERM/SIGINT\n"
 "    -l, --listen ADDR       address (default 127.0.0.1)\n"
@@ -1685,7 +1751,7 @@ parse_secs(const char *name, const char *s, double lo)
 
 enum {
 	O_WARMUP = 256, O_CONN_TIMEOUT, O_CONCURRENCY, O_HOLD_SECONDS,
-	O_UNTIL_FILE, O_INTERVAL, O_SEED
+	O_UNTIL_FILE, O_INTERVAL, O_SEED, O_KEY, O_RELAY_KEY
 };
 
 #define MB(m)	(1u << (m))
@@ -1715,6 +1781,8 @@ static const struct {
 	{ O_UNTIL_FILE, MB(M_HOLD) },
 	{ O_INTERVAL, MB(M_REGISTER) },
 	{ O_SEED, MB(M_BULK) | MB(M_RTT) | MB(M_CONNRATE) | MB(M_HOLD) },
+	{ O_KEY, MB(M_REGISTER) },
+	{ O_RELAY_KEY, MB(M_REGISTER) },
 };
 
 static const struct option longopts[] = {
@@ -1736,6 +1804,8 @@ static const struct option longopts[] = {
 	{ "until-file",		required_argument, NULL, O_UNTIL_FILE },
 	{ "interval",		required_argument, NULL, O_INTERVAL },
 	{ "seed",		required_argument, NULL, O_SEED },
+	{ "key",		required_argument, NULL, O_KEY },
+	{ "relay-key",		required_argument, NULL, O_RELAY_KEY },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -1885,6 +1955,20 @@ parse_args(int argc, char **argv)
 			opt.seed = parse_num("--seed", optarg, 0, UINT64_MAX,
 			    0);
 			break;
+		case O_KEY: {
+			char why[KEYS_ERR_MAX];
+			if (keys_load_private(optarg, opt.key_priv, why,
+			    sizeof(why)) == -1)
+				usage_err("--key: %s", why);
+			opt.has_key = 1;
+			break;
+		}
+		case O_RELAY_KEY:
+			if (keys_b64_decode(opt.relay_pub, optarg,
+			    strlen(optarg)) == -1)
+				usage_err("--relay-key: not a public key");
+			opt.has_relay_key = 1;
+			break;
 		}
 	}
 	argc -= optind + 1;
@@ -1901,6 +1985,8 @@ parse_args(int argc, char **argv)
 	}
 	if (opt.mode == M_RTT && !seen_seconds)
 		opt.seconds = 0;
+	if (opt.has_key != opt.has_relay_key)
+		usage_err("--key and --relay-key go together");
 	if (opt.mode == M_SERVE) {
 		if (!seen_timeout)
 			opt.timeout = 0;

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys.h"
 #include "stats.h"
 
 #ifndef RELAY_VERSION
@@ -279,6 +280,22 @@ cmp_backend(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+/* n zeroed elements of size bytes, aligned as the stats rows are. */
+static void *
+snap_alloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if (n == 0)
+		n = 1;
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	if (posix_memalign(&p, 128, n * size) != 0)
+		return NULL;
+	memset(p, 0, n * size);
+	return p;
+}
+
 /*
  * Rows are copied one at a time while the relay runs, so a snapshot may
  * catch a row being reused: a backend re-registered in another slot on the
@@ -288,11 +305,12 @@ cmp_backend(const void *a, const void *b)
 static void
 snap_dedup_clients(struct snap *sn, struct snap_backend *sb)
 {
-	struct snap_client	*c = sn->clients + sb->first;
+	struct snap_client	*c;
 	size_t			 i, n;
 
 	if (sb->nclients == 0)
 		return;
+	c = sn->clients + sb->first;
 	qsort(c, sb->nclients, sizeof(*c), cmp_client_addr);
 	for (i = 1, n = 1; i < sb->nclients; i++)
 		if (strcmp(c[i].c.sc_addr, c[n - 1].c.sc_addr) != 0)
@@ -314,7 +332,8 @@ snap_take(const struct stats *st, struct snap *sn)
 	memset(sn, 0, sizeof(*sn));
 	sn->max_backends = st->st_max_backends;
 	sn->max_clients = st->st_max_clients;
-	sn->backends = calloc(sn->max_backends, sizeof(*sn->backends));
+	/* The rows are aligned to cache lines; so must their copies be. */
+	sn->backends = snap_alloc(sn->max_backends, sizeof(*sn->backends));
 	if (sn->backends == NULL)
 		return -1;
 	sn->now_ms = now_ms();
@@ -345,10 +364,13 @@ snap_take(const struct stats *st, struct snap *sn)
 				continue;
 			if (sn->nclients == sn->clients_cap) {
 				n = sn->clients_cap ? sn->clients_cap * 2 : 64;
-				p = reallocarray(sn->clients, n,
-				    sizeof(*sn->clients));
-				if (p == NULL)
+				if ((p = snap_alloc(n, sizeof(*sn->clients))) ==
+				    NULL)
 					return -1;
+				if (sn->nclients > 0)
+					memcpy(p, sn->clients, sn->nclients *
+					    sizeof(*sn->clients));
+				free(sn->clients);
 				sn->clients = p;
 				sn->clients_cap = n;
 			}
@@ -680,6 +702,31 @@ rates_save(struct rates *rs, const struct snap *sn)
 
 /* Table */
 
+/*
+ * The table shows a key's fingerprint as "SHA256:" and the first 8 and
+ * last 4 of its 43 base64 characters ("SHA256:OvlGl8uZ...mp8g"), enough
+ * to tell keys apart by eye
+ * (--json and --prometheus give it whole).  Anything not of that shape
+ * (a segment written by someone else) is shown as it is.
+ */
+static const char *
+short_key(char *buf, size_t len, const char *key)
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	const size_t		 plen = sizeof(KEYS_FP_PREFIX) - 1;
+
+	if (key[0] == '\0')
+		return "-";
+	if (strlen(key) != KEYS_FP_LEN ||
+	    strncmp(key, KEYS_FP_PREFIX, plen) != 0 ||
+	    strspn(key + plen, b64) != KEYS_FP_LEN - plen)
+		return key;
+	snprintf(buf, len, "%s%.8s...%s", KEYS_FP_PREFIX, key + plen,
+	    key + KEYS_FP_LEN - 4);
+	return buf;
+}
+
 static void
 print_table(FILE *out, const struct snap *sn, const struct rates *rs,
     int exact)
@@ -687,15 +734,21 @@ print_table(FILE *out, const struct snap *sn, const struct rates *rs,
 	const struct snap_backend	*sb;
 	const struct snap_client	*c;
 	char				 b1[32], b2[32], b3[32], b4[32];
-	char				 b5[32], b6[32];
+	char				 b5[32], b6[32], kb[32];
 	double				 rin, rout, tin = 0, tout = 0;
-	size_t				 i, j, nw = 8, aw = 7, w, listed;
+	size_t				 i, j, nw = 8, aw = 7, kw = 0, w, listed;
 	int				 watch = rs != NULL;
 
 	for (i = 0; i < sn->nbackends; i++) {
 		sb = &sn->backends[i];
 		w = text_width(sb->b.sb_name[0] ? sb->b.sb_name : "-");
 		nw = w > nw ? w : nw;
+		/* A KEY column only where some backend has a key. */
+		if (sb->b.sb_key[0] != '\0') {
+			w = text_width(short_key(kb, sizeof(kb),
+			    sb->b.sb_key));
+			kw = w > kw ? w : kw;
+		}
 		w = text_width(sb->b.sb_addr);
 		aw = w > aw ? w : aw;
 		for (j = 0; j < sb->nclients; j++) {
@@ -726,9 +779,13 @@ print_table(FILE *out, const struct snap *sn, const struct rates *rs,
 		return;
 	}
 
-	fprintf(out, "%6s  %-*s  %-*s %7s %7s %7s %7s %11s %11s",
-	    "TUNNEL", (int)nw, "BACKEND", (int)aw, "ADDRESS", "PID", "UP",
-	    "CLIENTS", "TOTAL", "IN", "OUT");
+	if (kw > 0 && kw < 3)
+		kw = 3;
+	fprintf(out, "%6s  %-*s  ", "TUNNEL", (int)nw, "BACKEND");
+	if (kw > 0)
+		fprintf(out, "%-*s  ", (int)kw, "KEY");
+	fprintf(out, "%-*s %7s %7s %7s %7s %11s %11s", (int)aw, "ADDRESS",
+	    "PID", "UP", "CLIENTS", "TOTAL", "IN", "OUT");
 	if (watch)
 		fprintf(out, " %11s %11s", "IN/s", "OUT/s");
 	fprintf(out, " %8s\n", "RTT");
@@ -738,6 +795,11 @@ print_table(FILE *out, const struct snap *sn, const struct rates *rs,
 		fprintf(out, "%6u  ", sb->b.sb_tunnel_port);
 		put_padded(out, sb->b.sb_name[0] ? sb->b.sb_name : "-", nw);
 		fputs("  ", out);
+		if (kw > 0) {
+			put_padded(out, short_key(kb, sizeof(kb),
+			    sb->b.sb_key), kw);
+			fputs("  ", out);
+		}
 		put_padded(out, sb->b.sb_addr, aw);
 		fprintf(out, " %7" PRId64 " %7s %7" PRIu64 " %7" PRIu64
 		    " %11s %11s", sb->b.sb_pid,
@@ -758,6 +820,8 @@ print_table(FILE *out, const struct snap *sn, const struct rates *rs,
 		for (j = 0; j < sb->nclients; j++) {
 			c = &sn->clients[sb->first + j];
 			fprintf(out, "%6s  %-*s  ", "", (int)nw, "  client");
+			if (kw > 0)
+				fprintf(out, "%-*s  ", (int)kw, "");
 			put_padded(out, c->c.sc_addr, aw);
 			fprintf(out, " %7s %7s %7s %7s %11s %11s", "",
 			    fmt_age(b1, sizeof(b1), sn->now_ms - c->c.sc_since),
@@ -807,6 +871,8 @@ print_json(FILE *out, const struct snap *sn)
 		fprintf(out, "%s{\"tunnel_port\":%u,\"name\":",
 		    i ? "," : "", sb->b.sb_tunnel_port);
 		put_json_string(out, sb->b.sb_name);
+		fputs(",\"key\":", out);
+		put_json_string(out, sb->b.sb_key);
 		fputs(",\"address\":", out);
 		put_json_string(out, sb->b.sb_addr);
 		fprintf(out, ",\"pid\":%" PRId64 ",\"since_ms\":%" PRId64
@@ -847,6 +913,11 @@ prom_backend_labels(FILE *out, const struct snap_backend *sb)
 {
 	fprintf(out, "{tunnel_port=\"%u\",backend=", sb->b.sb_tunnel_port);
 	put_prom_value(out, sb->b.sb_name[0] ? sb->b.sb_name : sb->b.sb_addr);
+	/* Prometheus takes an empty label for an absent one: leave it out. */
+	if (sb->b.sb_key[0] != '\0') {
+		fputs(",key=", out);
+		put_prom_value(out, sb->b.sb_key);
+	}
 }
 
 static void

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys.h"
 #include "stats.h"
 
 /* A reader gives up on a row that stays torn this long: it skips it. */
@@ -34,6 +35,9 @@
 
 /* Largest segment we create or accept: a sanity bound, not a tuning knob. */
 #define STATS_SIZE_MAX		((uint64_t)1 << 40)
+
+/* A fingerprint is never cut short: readers show and compare it whole. */
+_Static_assert(KEYS_FP_LEN < STATS_KEY_MAX, "stats key field too small");
 
 /* Words may alias the char arrays of a row. */
 typedef uint64_t stats_word __attribute__((may_alias));
@@ -459,7 +463,7 @@ stats_backend_reclaim(struct stats *st, uint32_t slot)
 struct stats_backend *
 stats_backend_begin(struct stats *st, uint32_t slot, int64_t pid,
     unsigned tunnel_port, const char *addr, const char *name,
-    int64_t since_ms)
+    const char *key, int64_t since_ms)
 {
 	struct stats_backend	*b, id;
 	struct stats_client	*c;
@@ -491,6 +495,7 @@ stats_backend_begin(struct stats *st, uint32_t slot, int64_t pid,
 	id.sb_since = since_ms;
 	stats_strlcpy(id.sb_addr, addr, sizeof(id.sb_addr));
 	stats_strlcpy(id.sb_name, name, sizeof(id.sb_name));
+	stats_strlcpy(id.sb_key, key, sizeof(id.sb_key));
 
 	b = &st->st_backends[slot];
 	s = stats_write_begin(&b->sb_seq);
@@ -720,6 +725,7 @@ stats_read_backend(const struct stats *st, uint32_t slot,
 	/* The writer always terminates; a foreign writer might not. */
 	out->sb_addr[sizeof(out->sb_addr) - 1] = '\0';
 	out->sb_name[sizeof(out->sb_name) - 1] = '\0';
+	out->sb_key[sizeof(out->sb_key) - 1] = '\0';
 	return 0;
 }
 

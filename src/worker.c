@@ -684,7 +684,7 @@ reg_port_ok(struct backend *bk, int fd, const struct proc_msg *m)
 		    (w.cfg->keepalive_s < 2 ? w.cfg->keepalive_s : 2));
 	bk->bk_since = ev_now();
 	bk->bk_st = stats_backend_begin(&w.cfg->stats, bk->bk_slot, getpid(),
-	    bk->bk_port, bk->bk_addr, bk->bk_name, wall_ms());
+	    bk->bk_port, bk->bk_addr, bk->bk_name, bk->bk_fp, wall_ms());
 	bk->bk_clients.cs_stats = bk->bk_st;
 	log_set_role("worker[%u]", bk->bk_port);
 	log_info("backend %s registered%s%s%s%s, tunnel %s", bk->bk_addr,
@@ -874,6 +874,85 @@ bk_hs_reply(struct backend *bk, const struct proc_msg *m)
 	noise_cs_wipe(&rx);
 }
 
+/* Until the backend's EOF (or the registration timer): then idle. */
+static void
+bk_refused_drain(int fd, uint32_t events, void *arg)
+{
+	struct backend	*bk = arg;
+	uint8_t		 buf[512];
+	ssize_t		 n;
+	int		 i;
+
+	(void)events;
+	for (i = 0; i < 16; i++) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0)
+			continue;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		break;
+	}
+	if (i == 16)
+		return;
+	bk_hs_fail(bk, PROC_F_REFUSED | PROC_F_AUTHFAIL, REG_WHY_PLAIN);
+}
+
+static void
+put_frame(uint8_t *p, uint8_t type, uint16_t flags, uint32_t id,
+    uint32_t len)
+{
+	p[0] = 0;
+	p[1] = type;
+	p[2] = (uint8_t)(flags >> 8);
+	p[3] = (uint8_t)flags;
+	p[4] = (uint8_t)(id >> 24);
+	p[5] = (uint8_t)(id >> 16);
+	p[6] = (uint8_t)(id >> 8);
+	p[7] = (uint8_t)id;
+	p[8] = (uint8_t)(len >> 24);
+	p[9] = (uint8_t)(len >> 16);
+	p[10] = (uint8_t)(len >> 8);
+	p[11] = (uint8_t)len;
+}
+
+/*
+ * A plain session where only encrypted ones are taken.  It gets its answer
+ * without a byte of it being parsed: the answer a registration expects on
+ * stream 1 (the first stream every yamux client opens), canned: ACK, the
+ * reason, FIN, then GoAway(0).  What it sends is read and dropped until
+ * its EOF, so that closing sends no reset over the answer.
+ */
+static void
+bk_refuse_plain(struct backend *bk)
+{
+	static const char	 why[] = "error: " REG_WHY_PLAIN;
+	uint8_t			 out[4 * 12 + sizeof(why)];
+	size_t			 n = 0, len = sizeof(why) - 1;
+	ssize_t			 w;
+
+	put_frame(out + n, MUX_T_WINDOW_UPDATE, MUX_F_ACK, 1, 0);
+	n += 12;
+	put_frame(out + n, MUX_T_DATA, 0, 1, (uint32_t)len);
+	memcpy(out + n + 12, why, len);
+	n += 12 + len;
+	put_frame(out + n, MUX_T_WINDOW_UPDATE, MUX_F_FIN, 1, 0);
+	n += 12;
+	put_frame(out + n, MUX_T_GOAWAY, 0, 0, MUX_GOAWAY_NORMAL);
+	n += 12;
+	do {
+		w = write(bk->bk_fd, out, n);
+	} while (w == -1 && errno == EINTR);
+	if (w != (ssize_t)n) {
+		bk_hs_fail(bk, PROC_F_REFUSED | PROC_F_AUTHFAIL, REG_WHY_PLAIN);
+		return;
+	}
+	shutdown(bk->bk_fd, SHUT_WR);
+	if (ev_add(bk->bk_fd, EV_READ, bk_refused_drain, bk) == -1)
+		fatal("ev_add backend");
+}
+
 static void
 worker_backend(int fd, const struct proc_msg *m)
 {
@@ -913,6 +992,10 @@ worker_backend(int fd, const struct proc_msg *m)
 		bk->bk_state = BK_HANDSHAKE;
 		if (ev_add(fd, EV_READ, bk_hs_read, bk) == -1)
 			fatal("ev_add backend");
+		return;
+	}
+	if (w.cfg->encrypted_only) {
+		bk_refuse_plain(bk);
 		return;
 	}
 	bk_start_session(bk, NULL, NULL);
@@ -1018,7 +1101,15 @@ worker_chan(int fd, uint32_t events, void *arg)
 			reg_refuse(w.bk, m.pm_reason);
 			break;
 		case PROC_HS_REP:
-			if (w.bk == NULL || w.bk->bk_state != BK_HANDSHAKE_WAIT)
+			/*
+			 * The answer for a backend that timed out meanwhile
+			 * comes before any next backend: drop it.
+			 */
+			if (w.bk == NULL) {
+				explicit_bzero(&m, sizeof(m));
+				break;
+			}
+			if (w.bk->bk_state != BK_HANDSHAKE_WAIT)
 				fatalx("handshake answer out of turn");
 			bk_hs_reply(w.bk, &m);
 			explicit_bzero(&m, sizeof(m));

@@ -53,19 +53,6 @@ relay_to_file() {
 	RELAY_PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$RELAY_LOG" | head -n 1)
 }
 
-# make_segment PATH PID: a stats header (ABI 1, one row each) naming PID.
-make_segment() {
-	python3 - "$@" <<'PY'
-import struct, sys, time
-path, pid = sys.argv[1], int(sys.argv[2])
-hdr = struct.pack("<QIIIIIIqqII4Q", 0x3154535959414c52, 1, 128, 256, 128,
-                  1, 1, pid, int(time.time()), 1, 0, 0, 0, 0, 0)
-hdr += bytes(128 - len(hdr))
-with open(path, "wb") as f:
-    f.write(hdr + bytes(256 + 128))
-PY
-}
-
 # busy_worker: the worker that holds a connection to the control port.
 busy_worker() {
 	ss -Htnp state established "sport = :$RELAY_PORT" 2>/dev/null |

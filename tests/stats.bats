@@ -22,18 +22,15 @@ teardown() {
 	rm -f "/dev/shm/$SHM_TAG" "/dev/shm/$SHM_TAG.2"
 }
 
-# make_segment FILE ABI MASTER_PID: a stats segment header by hand (one
-# backend slot, one client row), for the foreign-segment cases.
-make_segment() {
-	python3 - "$@" <<'PY'
-import struct, sys, time
-path, abi, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-hdr = struct.pack("<QIIIIIIqqII4Q", 0x3154535959414c52, abi, 128, 256, 128,
-                  1, 1, pid, int(time.time()), 1, 0, 0, 0, 0, 0)
-hdr += bytes(128 - len(hdr))
-with open(path, "wb") as f:
-    f.write(hdr + bytes(256 + 128))
-PY
+# fingerprint PUBKEY: SSH's form of a key's fingerprint, computed here
+# rather than by the relay: "SHA256:" and the unpadded base64 of the
+# SHA-256 of the 32 key bytes.
+fingerprint() {
+	python3 -c '
+import base64, hashlib, sys
+raw = base64.b64decode(sys.argv[1], validate=True)
+assert len(raw) == 32
+print("SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("="))' "$1"
 }
 
 # client_bytes_are ADDR N: a fresh snapshot lists client ADDR with N bytes
@@ -344,6 +341,80 @@ client_bytes_are() {
 	[ "$status" -eq 0 ]
 	grep -qE "client +$a .* 1234567 +1234567( |\$)" <<<"$output"
 	grep -qE "^ *$port +alpha .* 1234567 +1234567( |\$)" <<<"$output"
+
+	# A plain session has no key: "" in JSON, no label, no KEY column.
+	grep -qF "\"name\":\"alpha\",\"key\":\"\"," "$BATS_TEST_TMPDIR/stats.json"
+	stats_snap
+	[ "$(snap_get backend port="$port" key)" = - ]
+	[ "$(grep -c 'key=' "$BATS_TEST_TMPDIR/prom.txt")" -eq 0 ]
+	[[ "$output" != *KEY* ]]
+	grep -qE "^ *$port +alpha +127\.0\.0\.1:" <<<"$output"
+}
+
+@test "key mode: the backend's key fingerprint in the table (short), --json and --prometheus (whole)" {
+	local k="$BATS_TEST_TMPDIR" rpub bpub fp short
+	rpub=$("$BIN/relaykey" generate "$k/relay.key")
+	bpub=$("$BIN/relaykey" generate "$k/be.key")
+	printf '%s name=keyed\n' "$bpub" >"$k/authorized"
+	fp=$(fingerprint "$bpub")
+	[[ "$fp" =~ ^SHA256:[A-Za-z0-9+/]{43}$ ]]
+	short="${fp:0:15}...${fp: -4}"
+
+	start_relay --prefork 1 --key "$k/relay.key" --authorized-keys "$k/authorized"
+	start_echoserver --no-reconnect --name keyed --key "$k/be.key" --relay-key "$rpub"
+	local port=$TUNNEL_PORT
+	# The relay logs the same fingerprint as computed here.
+	grep -qF "registered as keyed with key $fp, tunnel" "$RELAY_LOG"
+	hold_client c1 "$port" 4321
+	wait_until 30 test -s "$BATS_TEST_TMPDIR/c1.ready"
+	local a
+	a=$(ready_addr c1)
+	wait_until 5 client_bytes_are "$a" 4321
+
+	# JSON: the whole fingerprint under "key", next to the name.
+	cat "$SNAP"
+	[ "$(snap_get backend port="$port" key)" = "$fp" ]
+	[ "$(snap_get backend port="$port" name)" = keyed ]
+	grep -qF "\"name\":\"keyed\",\"key\":\"$fp\"," "$BATS_TEST_TMPDIR/stats.json"
+
+	# Prometheus: valid, and every series of the backend, its clients'
+	# included, carries key="SHA256:...".
+	"$BIN/relaystat" --prometheus "$RELAY_PORT" >"$BATS_TEST_TMPDIR/prom.txt"
+	cat "$BATS_TEST_TMPDIR/prom.txt"
+	python3 "$ROOT/tests/prom_check.py" -e relay_backend_info \
+	    -e relay_backend_bytes_in_total -e relay_client_bytes_in_total \
+	    "$BATS_TEST_TMPDIR/prom.txt"
+	python3 - "$BATS_TEST_TMPDIR/prom.txt" "$port" "$fp" <<'PY'
+import sys
+path, port, fp = sys.argv[1:]
+mine = [l for l in open(path) if l.startswith("relay_") and
+        '{tunnel_port="%s",' % port in l]
+assert len(mine) >= 10, mine
+bad = [l for l in mine if ',key="%s",' % fp not in l and
+       ',key="%s"}' % fp not in l]
+assert not bad, bad
+PY
+	grep -qF "relay_backend_info{tunnel_port=\"$port\",backend=\"keyed\",key=\"$fp\"," "$BATS_TEST_TMPDIR/prom.txt"
+	grep -qF "relay_client_bytes_in_total{tunnel_port=\"$port\",backend=\"keyed\",key=\"$fp\",client=\"$a\"} 4321" "$BATS_TEST_TMPDIR/prom.txt"
+
+	# Table: a KEY column after BACKEND with the short form; the client
+	# line keeps its address under ADDRESS.
+	run "$BIN/relaystat" --bytes "$RELAY_PORT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	awk -v port="$port" -v short="$short" -v a="$a" '
+	    $1 == "TUNNEL" { hdr = ($2 == "BACKEND" && $3 == "KEY" &&
+		$4 == "ADDRESS") }
+	    $1 == port { row = ($2 == "keyed" && $3 == short &&
+		$4 ~ /^127\.0\.0\.1:/) }
+	    $1 == "client" { cli = ($2 == a && $4 == 4321 && $5 == 4321) }
+	    END { exit !(hdr && row && cli) }' <<<"$output"
+	[[ "$output" != *"$fp"* ]]
+	# the address column starts where the header says, on both lines
+	local col
+	col=$(awk '$1 == "TUNNEL" { print index($0, "ADDRESS") }' <<<"$output")
+	[ "$(awk -v port="$port" '$1 == port { print index($0, "127.0.0.1:") }' <<<"$output")" = "$col" ]
+	[ "$(awk -v a="$a" '$1 == "client" { print index($0, a) }' <<<"$output")" = "$col" ]
 }
 
 @test "--watch 0.2 redraws until SIGINT, then exits 0" {
@@ -403,7 +474,8 @@ client_bytes_are() {
 	# as planted; one naming a "relay" of the segment's owner is accepted
 	# (so the next cases fail for the right reason), but not with another
 	# ABI version or a dead master.
-	make_segment "/dev/shm/$SHM_TAG" 1 $$
+	[ -n "$STATS_ABI" ]
+	make_segment "/dev/shm/$SHM_TAG" $$
 	run --separate-stderr "$BIN/relaystat" --json --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]
@@ -412,17 +484,17 @@ client_bytes_are() {
 	"$BATS_TEST_TMPDIR/relay" 60 3>&- &
 	local lookalike=$!
 	track "$lookalike"
-	make_segment "/dev/shm/$SHM_TAG" 1 "$lookalike"
+	make_segment "/dev/shm/$SHM_TAG" "$lookalike"
 	run --separate-stderr "$BIN/relaystat" --json --stats "/$SHM_TAG"
 	echo "$output$stderr"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"\"pid\":$lookalike,"* ]]
-	make_segment "/dev/shm/$SHM_TAG" 2 "$lookalike"
+	make_segment "/dev/shm/$SHM_TAG" "$lookalike" $((STATS_ABI + 1))
 	run --separate-stderr "$BIN/relaystat" --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *ABI* ]]
-	make_segment "/dev/shm/$SHM_TAG" 1 2147483000
+	make_segment "/dev/shm/$SHM_TAG" 2147483000
 	run --separate-stderr "$BIN/relaystat" --stats "/$SHM_TAG"
 	echo "$stderr"
 	[ "$status" -eq 69 ]

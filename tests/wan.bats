@@ -203,6 +203,32 @@ loaded_p50() {
 	awk -v d="$direct" -v r="$relay" -v t="$rtt" 'BEGIN { exit !(r <= d + t) }'
 }
 
+@test "encrypted tunnel: bulk comes back whole; one connection gets at least half of direct's throughput" {
+	local direct relay pub
+	"$BIN/relaykey" generate "$BATS_TEST_TMPDIR/relay.key" >"$BATS_TEST_TMPDIR/relay.pub"
+	"$BIN/relaykey" generate "$BATS_TEST_TMPDIR/echo.key" >"$BATS_TEST_TMPDIR/authorized_keys"
+	pub=$(cat "$BATS_TEST_TMPDIR/relay.pub")
+	wan_start_relay relay-noise --key "$BATS_TEST_TMPDIR/relay.key" \
+	    --authorized-keys "$BATS_TEST_TMPDIR/authorized_keys" -- \
+	    --key "$BATS_TEST_TMPDIR/echo.key" --relay-key "$pub"
+	grep -q 'with key SHA256:' "$WANLAB_DIR/relay-noise.err"
+	bench bulk --conns 4 --bytes 4M --timeout 60 "$WANLAB_NEAR_IP" "$WAN_TUNNEL"
+	[ "$status" -eq 0 ]
+	[ "$(json bytes)" -eq $((4 * 4 * 1048576)) ]
+	[ "$(json errors)" -eq 0 ]
+	direct=$(recall direct1)
+	if [ -z "$direct" ]; then
+		bench bulk --conns 1 --seconds 6 --timeout 60 "$WANLAB_FAR_IP" "$DIRECT_PORT"
+		[ "$status" -eq 0 ]
+		direct=$(json mib_per_s)
+	fi
+	bench bulk --conns 1 --seconds 6 --timeout 60 "$WANLAB_NEAR_IP" "$WAN_TUNNEL"
+	[ "$status" -eq 0 ]
+	relay=$(json mib_per_s)
+	echo "# one connection: direct $direct MiB/s, encrypted tunnel $relay MiB/s (needs >= 50 %)" >&3
+	awk -v d="$direct" -v r="$relay" 'BEGIN { exit !(r >= 0.5 * d) }'
+}
+
 @test "lab: 0.1 % loss drops about 0.1 % of the packets on the wire" {
 	local stats d fw lo
 	# A lab of its own, inside this test.

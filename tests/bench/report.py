@@ -66,17 +66,17 @@ class Table:
             print(line(r))
 
 
-def paired(rows, case, key):
-    """Per round: (direct, relay) values of key; medians and ratio median."""
+def paired(rows, case, key, label="relay"):
+    """Per round: (direct, label) values of key; medians and ratio median."""
     by_round = {}
     for r in rows:
         if r.get("case") != case or r.get("errors", 0):
             continue
         by_round.setdefault(r["round"], {})[r.get("label")] = r.get(key)
     d = [v["direct"] for v in by_round.values() if "direct" in v]
-    e = [v["relay"] for v in by_round.values() if "relay" in v]
-    ratios = [v["relay"] / v["direct"] for v in by_round.values()
-              if v.get("direct") and "relay" in v]
+    e = [v[label] for v in by_round.values() if label in v]
+    ratios = [v[label] / v["direct"] for v in by_round.values()
+              if v.get("direct") and label in v]
     med = lambda xs: statistics.median(xs) if xs else None
     return med(d), med(e), med(ratios), len(ratios)
 
@@ -91,8 +91,8 @@ def main(argv):
     t = Table()
     setup = next((r for r in rows if r.get("case") == "setup"), {})
 
-    def ratio_row(figure, case, key, op, target, prec=1):
-        d, e, ratio, n = paired(rows, case, key)
+    def ratio_row(figure, case, key, op, target, prec=1, label="relay"):
+        d, e, ratio, n = paired(rows, case, key, label)
         if target is None:
             t.row(f"  {figure}", d, e, ratio, "(info)", None, prec)
             return
@@ -106,6 +106,10 @@ def main(argv):
               ">=", 0.5)
     ratio_row("bulk echo, 16 connections (MiB/s)", "bulk16", "mib_per_s",
               ">=", 0.5)
+    ratio_row("bulk echo, 1 connection, encrypted (MiB/s)", "bulk1",
+              "mib_per_s", ">=", 0.3, label="noise")
+    ratio_row("bulk echo, 16 connections, encrypted (MiB/s)", "bulk16",
+              "mib_per_s", ">=", 0.3, label="noise")
     ratio_row("64 B ping-pong p50 (us)", "rtt64", "p50_us", "<=", 1.4)
     ratio_row("64 B ping-pong p99 (us)", "rtt64", "p99_us", "<=", 2)
     ratio_row("64 B ping-pong p99.9 (us)", "rtt64", "p999_us", "", None)
@@ -154,7 +158,7 @@ def main(argv):
     scale = next((r for r in rows if r.get("case") == "scale"), None)
     if scale:
         n = scale["backends"]
-        t.row("backends registered at once, all echoing", None,
+        t.row("backends registered at once (encrypted), all echoing", None,
               f"{scale['registered']}/{scale['echoed']}", None, f">= {n}",
               scale["registered"] == n and scale["echoed"] == n)
         t.row(f"  time to register {n} at once (s)", None,
@@ -174,6 +178,17 @@ def main(argv):
               None, "(info)", None)
     else:
         t.row("registration p50 (ms)", None, None, None, "< 1 ms", False)
+    reg = next((r for r in rows if r.get("case") == "register_noise"), None)
+    if reg and reg.get("count"):
+        t.row(f"registration p50 with the handshake (ms) "
+              f"[{reg['count']}]", None, reg["p50_us"] / 1000, None,
+              "<= 2 ms", reg["p50_us"] <= 2000 and not reg["errors"], 2)
+        t.row("  with the handshake p90 / max (ms)", None,
+              f"{reg['p90_us'] / 1000:.2f} / {reg['max_us'] / 1000:.2f}",
+              None, "(info)", None)
+    else:
+        t.row("registration p50 with the handshake (ms)", None, None, None,
+              "<= 2 ms", False)
 
     bad = [r for r in rows if r.get("errors")]
     print(f"relay vs direct echo on loopback, {setup.get('nproc', '?')} CPUs,"

@@ -5,10 +5,13 @@
 #   tests/bench/run.sh [--quick] [--strict] [--results FILE]
 #
 # Starts `relaybench serve` (direct), a relay and an echoserver registered
-# with it, then runs each case against both, alternating which goes first,
+# with it, and a second relay with keys (--key, --authorized-keys) with an
+# echoserver registered over an encrypted session (the "noise" target of
+# the bulk cases), then runs each case against them, alternating order,
 # for several rounds; measures the relay's memory (PSS from /proc) idle and
 # holding 10,000 clients through one tunnel; times registrations; in full
-# mode registers 500 backends at once and echoes through each.  Every JSON
+# mode registers 500 backends at once over encrypted sessions and echoes
+# through each.  Every JSON
 # line goes to the results file (default bin/bench-results.jsonl); the table
 # of medians and ratios to direct is printed by tests/bench/report.py.
 #
@@ -44,7 +47,7 @@ fi
 HOLD=10000
 REG_N=50
 
-for b in relay echoserver relaybench; do
+for b in relay echoserver relaybench relaykey; do
 	if [ ! -x "$BIN/$b" ]; then
 		echo "run.sh: $BIN/$b is missing: run make first" >&2
 		exit 70
@@ -165,14 +168,34 @@ PIDS+=("$RELAY_PID")
 wait_for 10 file_has 'listening on' "$T/relay.log" || die "the relay did not start"
 RELAY_PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$T/relay.log" | head -n 1)
 
-# start_echo NAME: an echoserver; sets ECHO_PID and ECHO_TUNNEL (its port).
+# The keyed relay: its key, one backend key allowed to register unnamed.
+"$BIN/relaykey" generate "$T/relay.key" >"$T/relay.pub" 2>"$T/relaykey.err" &&
+    "$BIN/relaykey" generate "$T/backend.key" >"$T/backend.pub" 2>>"$T/relaykey.err" ||
+    die "relaykey failed"
+RELAY_PUB=$(cat "$T/relay.pub")
+cp "$T/backend.pub" "$T/authorized_keys"
+"$BIN/relay" --max-clients 20000 --max-backends 600 --max-pending 600 \
+    --max-pending-per-addr 600 --key "$T/relay.key" \
+    --authorized-keys "$T/authorized_keys" 0 >"$T/relay-noise.log" 2>&1 3>&- &
+NOISE_RELAY_PID=$!
+PIDS+=("$NOISE_RELAY_PID")
+wait_for 10 file_has 'listening on' "$T/relay-noise.log" || die "the keyed relay did not start"
+NOISE_PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$T/relay-noise.log" | head -n 1)
+KEY_OPTS=(--key "$T/backend.key" --relay-key "$RELAY_PUB")
+
+# start_echo NAME [PORT [OPTIONS]]: an echoserver; sets ECHO_PID and
+# ECHO_TUNNEL (its port).
 start_echo() {
-	"$BIN/echoserver" 127.0.0.1 "$RELAY_PORT" >"$T/$1.out" 2>"$T/$1.err" 3>&- &
+	local name=$1 port=${2:-$RELAY_PORT}
+	shift 2 2>/dev/null || shift
+	"$BIN/echoserver" "$@" 127.0.0.1 "$port" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
 	ECHO_PID=$!
 	PIDS+=("$ECHO_PID")
-	wait_for 10 test -s "$T/$1.out" || die "echoserver $1 did not register"
-	ECHO_TUNNEL=$(sed -n '1s/.*:\([0-9]*\)$/\1/p' "$T/$1.out")
+	wait_for 10 test -s "$T/$name.out" || die "echoserver $name did not register"
+	ECHO_TUNNEL=$(sed -n '1s/.*:\([0-9]*\)$/\1/p' "$T/$name.out")
 }
+start_echo noise "$NOISE_PORT" "${KEY_OPTS[@]}"
+NOISE_TUNNEL=$ECHO_TUNNEL
 start_echo echo
 TUNNEL_PORT=$ECHO_TUNNEL
 ECHO1_PID=$ECHO_PID
@@ -187,10 +210,17 @@ emit "{\"case\":\"setup\",\"quick\":$QUICK,\"rounds\":$ROUNDS,\"nproc\":$(nproc)
 
 for round in $(seq 1 "$ROUNDS"); do
 	say "round $round of $ROUNDS"
-	if ((round % 2)); then order="direct relay"; else order="relay direct"; fi
+	if ((round % 2)); then order="direct relay noise"; else order="noise relay direct"; fi
 	for cs in bulk1 bulk16 rtt64 connrate8; do
 		for target in $order; do
-			if [ "$target" = direct ]; then port=$DIRECT_PORT; else port=$TUNNEL_PORT; fi
+			case $target in
+			direct) port=$DIRECT_PORT ;;
+			relay) port=$TUNNEL_PORT ;;
+			noise)
+				# Encryption's cost is measured on the bulk cases.
+				case $cs in bulk*) ;; *) continue ;; esac
+				port=$NOISE_TUNNEL ;;
+			esac
 			case $cs in
 			bulk1) run_case "$cs" "$round" "$target" "$port" \
 			    bulk --conns 1 --seconds "$BULK_S" ;;
@@ -209,6 +239,9 @@ done
 
 say "registration: $REG_N samples"
 run_case register 1 relay "$RELAY_PORT" register --count "$REG_N" --interval 50
+say "registration over an encrypted session: $REG_N samples"
+run_case register_noise 1 noise "$NOISE_PORT" register --count "$REG_N" \
+    --interval 50 "${KEY_OPTS[@]}"
 
 # ---- memory: idle, then holding HOLD clients through one tunnel ----
 
@@ -260,12 +293,12 @@ kill "$MEM_ECHO_PID" 2>/dev/null
 # ---- scale: SCALE backends registered at once, each echoing ----
 
 if [ "$SCALE" -gt 0 ]; then
-	say "scale: $SCALE backends at once"
+	say "scale: $SCALE backends at once, encrypted (keys)"
 	mkdir -p "$T/scale"
 	t0=$(date +%s%N)
 	for i in $(seq 1 "$SCALE"); do
-		"$BIN/echoserver" --no-reconnect 127.0.0.1 "$RELAY_PORT" \
-		    >"$T/scale/$i.out" 2>"$T/scale/$i.err" 3>&- &
+		"$BIN/echoserver" --no-reconnect "${KEY_OPTS[@]}" 127.0.0.1 \
+		    "$NOISE_PORT" >"$T/scale/$i.out" 2>"$T/scale/$i.err" 3>&- &
 		SCALE_PIDS+=($!)
 	done
 	all_registered() {
@@ -284,11 +317,11 @@ if [ "$SCALE" -gt 0 ]; then
 	    --size 1000 --timeout 20 -q 127.0.0.1 "$2" >/dev/null && echo ok' \
 	    sh "$BIN/relaybench" {} <"$T/scale.ports" | grep -c ok)
 	workers=0 wsum=0
-	for pid in $(pgrep -P "$RELAY_PID"); do
+	for pid in $(pgrep -P "$NOISE_RELAY_PID"); do
 		workers=$((workers + 1))
 		wsum=$((wsum + $(pss_kib "$pid")))
 	done
-	emit "{\"case\":\"scale\",\"target\":\"relay\",\"backends\":$SCALE,\"registered\":$registered,\"echoed\":$echoed,\"register_all_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'),\"workers\":$workers,\"worker_pss_avg_kib\":$((workers ? wsum / workers : 0)),\"master_kib\":$(pss_kib "$RELAY_PID")}"
+	emit "{\"case\":\"scale\",\"target\":\"relay\",\"backends\":$SCALE,\"registered\":$registered,\"echoed\":$echoed,\"register_all_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'),\"workers\":$workers,\"worker_pss_avg_kib\":$((workers ? wsum / workers : 0)),\"master_kib\":$(pss_kib "$NOISE_RELAY_PID"),\"encrypted\":1}"
 	[ "$registered" -eq "$SCALE" ] && [ "$echoed" -eq "$SCALE" ] || {
 		FAILED=1
 		say "  scale: $registered of $SCALE registered, $echoed echoed"

@@ -3,7 +3,7 @@
 # and clean up every process a test started, by PID, even on failure.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="$ROOT/bin"
+BIN="${RELAY_TEST_BIN:-$ROOT/bin}"
 PY="$ROOT/tests/lib/tcpclient.py"
 PIDS=()
 
@@ -232,6 +232,25 @@ lines_at_least() {
 count_is() { [ "$(grep -cE -- "$2" "$3" 2>/dev/null)" -eq "$1" ]; }
 
 # ---- helpers of stats.bats ----
+
+# The stats ABI version the programs under test were built with.
+STATS_ABI=$(sed -n 's/^#define STATS_ABI_VERSION[[:space:]]*\([0-9]*\).*/\1/p' "$ROOT/include/stats_abi.h")
+
+# make_segment PATH PID [ABI]: a stats segment by hand, for the foreign-
+# segment cases: a header naming PID as its master, with ABI (default the
+# current one) and the row sizes of include/stats_abi.h (header 128, backend
+# row 384, client row 128 bytes), one backend slot, one client row.
+make_segment() {
+	python3 - "$1" "$2" "${3:-$STATS_ABI}" <<'PY'
+import struct, sys, time
+path, pid, abi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+hdr = struct.pack("<QIIIIIIqqII4Q", 0x3154535959414c52, abi, 128, 384, 128,
+                  1, 1, pid, int(time.time()), 1, 0, 0, 0, 0, 0)
+hdr += bytes(128 - len(hdr))
+with open(path, "wb") as f:
+    f.write(hdr + bytes(384 + 128))
+PY
+}
 
 STATSFLAT="$ROOT/tests/lib/statsflat.py"
 

@@ -5,13 +5,14 @@
 
   relay backends_now=N backends_total=N registrations_refused=N workers_idle=N
         max_backends=N max_clients=N
-  backend port=P name=NAME pid=N addr=ADDR clients_now=N clients_total=N
-        untracked=N in=N out=N since=MS rows=N
+  backend port=P name=NAME key=KEY pid=N addr=ADDR clients_now=N
+        clients_total=N untracked=N in=N out=N since=MS rows=N
   client port=P name=NAME pid=N addr=ADDR tunnel=P in=N out=N since=MS
 
 A client line carries its backend's port, name and pid (port=, name=, pid=)
 and its own tunnel_port (tunnel=), so a row listed under the wrong backend
-shows.  An empty name is "-".  Every number must be a JSON integer and every
+shows.  An empty name or key (no key: a plain or shared-secret session) is
+"-".  Every number must be a JSON integer and every
 documented key present: anything else exits 1 with the reason.
 """
 import json
@@ -19,9 +20,9 @@ import sys
 
 RELAY = ("backends_now", "backends_total", "registrations_refused",
          "workers_idle", "max_backends", "max_clients")
-BACKEND = ("tunnel_port", "name", "address", "pid", "since_ms", "clients_now",
-           "clients_total", "clients_untracked", "bytes_in", "bytes_out",
-           "rtt_us", "clients")
+BACKEND = ("tunnel_port", "name", "key", "address", "pid", "since_ms",
+           "clients_now", "clients_total", "clients_untracked", "bytes_in",
+           "bytes_out", "rtt_us", "clients")
 CLIENT = ("address", "tunnel_port", "since_ms", "bytes_in", "bytes_out")
 
 
@@ -40,6 +41,8 @@ def num(obj, k, what):
 
 
 def word(s):
+    if type(s) is not str:
+        sys.exit("statsflat: not a string: %r" % (s,))
     if s == "":
         return "-"
     if any(c.isspace() for c in s):
@@ -61,9 +64,9 @@ def main():
         name = word(b["name"])
         port = num(b, "tunnel_port", what)
         pid = num(b, "pid", what)
-        print("backend port=%d name=%s pid=%d addr=%s clients_now=%d "
+        print("backend port=%d name=%s key=%s pid=%d addr=%s clients_now=%d "
               "clients_total=%d untracked=%d in=%d out=%d since=%d rows=%d"
-              % (port, name, pid, word(b["address"]),
+              % (port, name, word(b["key"]), pid, word(b["address"]),
                  num(b, "clients_now", what),
                  num(b, "clients_total", what),
                  num(b, "clients_untracked", what), num(b, "bytes_in", what),

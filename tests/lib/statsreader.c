@@ -7,7 +7,8 @@
  *  - header: backends_now <= max_backends, backends_now <= backends_total,
  *    backends_total and registrations_refused never decrease;
  *  - backend rows: a sane pid, tunnel port, since and printable,
- *    NUL-terminated, zero-padded address and name; clients_now <= the
+ *    NUL-terminated, zero-padded address and name; a key that is "" or
+ *    "SHA256:" and 43 base64 characters, zero-padded; clients_now <= the
  *    client rows per slot and <= clients_total + 1 (one client may be
  *    half-way through being counted); untracked <= clients_total;
  *    bytes_in, bytes_out, clients_total and untracked never decrease for
@@ -104,6 +105,21 @@ good_string(const char *s, size_t len, int may_be_empty)
 		if (s[i] != '\0')
 			return 0;
 	return 1;
+}
+
+/* "" (no key) or a fingerprint as keys_fingerprint() writes it. */
+static int
+good_key(const char *s)
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t			 n;
+
+	if (!good_string(s, STATS_KEY_MAX, 1))
+		return 0;
+	n = strlen(s);
+	return n == 0 || (n == 7 + 43 && strncmp(s, "SHA256:", 7) == 0 &&
+	    strspn(s + 7, b64) == 43);
 }
 
 /* "host:port" or "[v6]:port" with a port of 1..65535. */
@@ -269,10 +285,14 @@ main(int argc, char *argv[])
 				violation("slot %u: bad address", slot);
 			if (!good_string(b.sb_name, STATS_NAME_MAX, 1))
 				violation("slot %u: bad name", slot);
+			if (!good_key(b.sb_key))
+				violation("slot %u: bad key", slot);
 			if (__atomic_load_n(&st.st_backends[slot].sb_addr[
 			    STATS_ADDR_MAX - 1], __ATOMIC_RELAXED) != '\0' ||
 			    __atomic_load_n(&st.st_backends[slot].sb_name[
-			    STATS_NAME_MAX - 1], __ATOMIC_RELAXED) != '\0')
+			    STATS_NAME_MAX - 1], __ATOMIC_RELAXED) != '\0' ||
+			    __atomic_load_n(&st.st_backends[slot].sb_key[
+			    STATS_KEY_MAX - 1], __ATOMIC_RELAXED) != '\0')
 				violation("slot %u: string not terminated "
 				    "in the segment", slot);
 			if (b.sb_clients_now > st.st_max_clients)
@@ -292,7 +312,8 @@ main(int argc, char *argv[])
 			    b.sb_bytes_out < a.sb_bytes_out ||
 			    b.sb_clients_total < a.sb_clients_total ||
 			    strcmp(a.sb_addr, b.sb_addr) != 0 ||
-			    strcmp(a.sb_name, b.sb_name) != 0)
+			    strcmp(a.sb_name, b.sb_name) != 0 ||
+			    strcmp(a.sb_key, b.sb_key) != 0)
 				violation("slot %u: changed within one read",
 				    slot);
 

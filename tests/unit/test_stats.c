@@ -356,6 +356,7 @@ test_backend_begin(void)
 	struct stats_backend	*b, rb;
 	const char		*why = NULL;
 	char			 longname[200];
+	size_t			 i;
 
 	CHECK(stats_create(&w, seg, 3, 2, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
@@ -363,9 +364,10 @@ test_backend_begin(void)
 	CHECK(errno == 0);
 	CHECK(stats_read_backend(&r, 3, &rb) == -1);
 	CHECK(errno == EINVAL);
-	CHECK(stats_backend_begin(&w, 3, 1, 1, "x", "y", 1) == NULL);
+	CHECK(stats_backend_begin(&w, 3, 1, 1, "x", "y", "z", 1) == NULL);
 
 	b = stats_backend_begin(&w, 1, 4242, 9001, "127.0.0.1:40000", "echo",
+	    "SHA256:OvlGl8uZ9sAA/ZvYQHh2TiQPsNI+IynvSUUUUN4mp8g",
 	    1700000000123LL);
 	CHECK(b == &w.st_backends[1]);
 	stats_set(&b->sb_rtt_us, 250);
@@ -377,6 +379,8 @@ test_backend_begin(void)
 	CHECK_EQ(rb.sb_since, 1700000000123LL);
 	CHECK(strcmp(rb.sb_addr, "127.0.0.1:40000") == 0);
 	CHECK(strcmp(rb.sb_name, "echo") == 0);
+	CHECK(strcmp(rb.sb_key,
+	    "SHA256:OvlGl8uZ9sAA/ZvYQHh2TiQPsNI+IynvSUUUUN4mp8g") == 0);
 	CHECK_EQ(rb.sb_rtt_us, 250);
 	CHECK_EQ(rb.sb_clients_now, 0);
 	CHECK(stats_read_backend(&r, 0, &rb) == -1);
@@ -386,17 +390,26 @@ test_backend_begin(void)
 	memset(longname, 'n', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	stats_add(&b->sb_bytes_in, 10);
-	b = stats_backend_begin(&w, 1, 4343, 9002, "[::1]:5", longname, 7);
+	b = stats_backend_begin(&w, 1, 4343, 9002, "[::1]:5", longname,
+	    longname, 7);
 	CHECK(stats_read_backend(&r, 1, &rb) == 0);
 	CHECK_EQ(rb.sb_pid, 4343);
 	CHECK(strcmp(rb.sb_addr, "[::1]:5") == 0);
 	CHECK_EQ(strlen(rb.sb_name), STATS_NAME_MAX - 1);
+	CHECK_EQ(strlen(rb.sb_key), STATS_KEY_MAX - 1);
 	CHECK_EQ(rb.sb_bytes_in, 0);
 	CHECK_EQ(rb.sb_rtt_us, 0);
-	b = stats_backend_begin(&w, 1, 1, 1, NULL, NULL, 7);
+	b = stats_backend_begin(&w, 1, 1, 1, NULL, NULL, NULL, 7);
 	CHECK(b != NULL);
 	CHECK(stats_read_backend(&r, 1, &rb) == 0);
-	CHECK(rb.sb_addr[0] == '\0' && rb.sb_name[0] == '\0');
+	CHECK(rb.sb_addr[0] == '\0' && rb.sb_name[0] == '\0' &&
+	    rb.sb_key[0] == '\0');
+	/* A shorter key leaves nothing of the longer one behind. */
+	b = stats_backend_begin(&w, 1, 1, 1, "a:1", "b", "SHA256:x", 7);
+	CHECK(stats_read_backend(&r, 1, &rb) == 0);
+	CHECK(strcmp(rb.sb_key, "SHA256:x") == 0);
+	for (i = strlen(rb.sb_key); i < STATS_KEY_MAX; i++)
+		CHECK(w.st_backends[1].sb_key[i] == '\0');
 	stats_close(&r, 0);
 	stats_close(&w, 1);
 }
@@ -413,7 +426,7 @@ test_client_begin_end(void)
 
 	CHECK(stats_create(&w, seg, 2, 8, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
-	b = stats_backend_begin(&w, 1, 1, 9001, "10.0.0.1:1", "", 1);
+	b = stats_backend_begin(&w, 1, 1, 9001, "10.0.0.1:1", "", "", 1);
 	CHECK(b != NULL);
 	c[0] = stats_client_begin(&w, 1, 9001, "127.0.0.1:50000", 100);
 	c[1] = stats_client_begin(&w, 1, 9001, "[::1]:50001", 101);
@@ -483,7 +496,7 @@ test_client_table_full(void)
 
 	CHECK(stats_create(&w, seg, 1, 4, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
-	b = stats_backend_begin(&w, 0, 1, 9001, "10.0.0.1:1", "full", 1);
+	b = stats_backend_begin(&w, 0, 1, 9001, "10.0.0.1:1", "full", "", 1);
 	for (i = 0; i < 6; i++)
 		c[i] = stats_client_begin(&w, 0, 9001, "127.0.0.1:1", i);
 	for (i = 0; i < 4; i++)
@@ -524,8 +537,8 @@ test_reclaim(void)
 
 	CHECK(stats_create(&w, seg, 2, 4, 9000, AS_IS, &why) == 0);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
-	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", 1) != NULL);
-	CHECK(stats_backend_begin(&w, 1, 2, 9002, "b:1", "b", 1) != NULL);
+	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", "", 1) != NULL);
+	CHECK(stats_backend_begin(&w, 1, 2, 9002, "b:1", "b", "", 1) != NULL);
 	for (i = 0; i < 3; i++) {
 		CHECK(stats_client_begin(&w, 0, 9001, "c:1", 1) != NULL);
 		CHECK(stats_client_begin(&w, 1, 9002, "c:2", 1) != NULL);
@@ -552,7 +565,7 @@ test_reclaim(void)
 			live++;
 	CHECK_EQ(live, 3);
 	/* A new worker takes slot 0 afresh. */
-	CHECK(stats_backend_begin(&w, 0, 3, 9003, "d:1", "d", 2) != NULL);
+	CHECK(stats_backend_begin(&w, 0, 3, 9003, "d:1", "d", "", 2) != NULL);
 	CHECK(stats_read_backend(&r, 0, &rb) == 0);
 	CHECK_EQ(rb.sb_pid, 3);
 	CHECK_EQ(rb.sb_clients_now, 0);
@@ -569,11 +582,11 @@ test_begin_frees_leftovers(void)
 	uint32_t		 i;
 
 	CHECK(stats_create(&w, seg, 1, 4, 9000, AS_IS, &why) == 0);
-	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", 1) != NULL);
+	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", "", 1) != NULL);
 	for (i = 0; i < 4; i++)
 		CHECK(stats_client_begin(&w, 0, 9001, "c:1", 1) != NULL);
 	/* No reclaim: the next worker of the slot must not inherit them. */
-	CHECK(stats_backend_begin(&w, 0, 2, 9001, "a:1", "a", 2) != NULL);
+	CHECK(stats_backend_begin(&w, 0, 2, 9001, "a:1", "a", "", 2) != NULL);
 	for (i = 0; i < 4; i++)
 		CHECK(stats_read_client(&w, 0, i, &rc) == -1);
 	for (i = 0; i < 4; i++)
@@ -589,7 +602,7 @@ test_busy_row_bounded(void)
 	const char		*why = NULL;
 
 	CHECK(stats_create(&w, seg, 1, 1, 9000, AS_IS, &why) == 0);
-	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", 1) != NULL);
+	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "a", "", 1) != NULL);
 	w.st_backends[0].sb_seq++;	/* a writer that never finishes */
 	CHECK(stats_read_backend(&w, 0, &rb) == -1);
 	CHECK(errno == EBUSY);
@@ -618,6 +631,7 @@ torn_writer(struct stats *st, struct stats_backend *b0)
 {
 	struct stats_client	*live[TORN_CLIENTS] = { NULL };
 	char			 addr[STATS_ADDR_MAX], name[STATS_NAME_MAX];
+	char			 key[STATS_KEY_MAX];
 	unsigned		 n;
 	int			 k;
 
@@ -632,7 +646,9 @@ torn_writer(struct stats *st, struct stats_backend *b0)
 		torn_addr(addr, 'a', k);
 		memset(name, 'a' + k, sizeof(name) - 1);
 		name[sizeof(name) - 1 - k] = '\0';
-		stats_backend_begin(st, 1, k, 6000 + k, addr, name, k);
+		memset(key, 'A' + k, sizeof(key) - 1);
+		key[sizeof(key) - 1 - 2 * k] = '\0';
+		stats_backend_begin(st, 1, k, 6000 + k, addr, name, key, k);
 	}
 }
 
@@ -661,7 +677,7 @@ test_seqlock_torn(void)
 	int			 k, i, status;
 
 	CHECK(stats_create(&w, seg, 2, 8, 9000, AS_IS, &why) == 0);
-	b0 = stats_backend_begin(&w, 0, 1, 9001, "a:1", "monotonic", 1);
+	b0 = stats_backend_begin(&w, 0, 1, 9001, "a:1", "monotonic", "", 1);
 	CHECK(b0 != NULL);
 	if ((writer = fork()) == 0) {
 		torn_writer(&w, b0);
@@ -699,6 +715,9 @@ test_seqlock_torn(void)
 			CHECK_EQ(strlen(rb.sb_name), STATS_NAME_MAX - 1 - k);
 			CHECK(strspn(rb.sb_name, (char[]){ 'a' + k, 0 }) ==
 			    strlen(rb.sb_name));
+			CHECK_EQ(strlen(rb.sb_key), STATS_KEY_MAX - 1 - 2 * k);
+			CHECK(strspn(rb.sb_key, (char[]){ 'A' + k, 0 }) ==
+			    strlen(rb.sb_key));
 			backends++;
 		} else {
 			CHECK(errno == EBUSY);
@@ -735,7 +754,7 @@ test_reader_survives_recreate(void)
 	const char		*why = NULL;
 
 	CHECK(stats_create(&w, seg, 1, 1, 9000, AS_IS, &why) == 0);
-	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "old", 1) != NULL);
+	CHECK(stats_backend_begin(&w, 0, 1, 9001, "a:1", "old", "", 1) != NULL);
 	CHECK(stats_open_ro(&r, seg, &why) == 0);
 	stats_close(&w, 1);
 	CHECK(stats_create(&w, seg, 8, 8, 9000, AS_IS, &why) == 0);

@@ -10,7 +10,8 @@
 # cross the link the same number of times.  Targets:
 #   direct     relaybench serve in far, reached across the link
 #   relay      bin/relay on its defaults, echoserver registered across it
-#   relay-w4M  the same with --window 4194304 on both relay and echoserver
+#   relay-noise  the same over an encrypted session (relay --key and
+#              --authorized-keys, echoserver --key and --relay-key)
 #   go-yamux   hashicorp/yamux (bin/interop/yamux_relay and yamux_backend),
 #              when built and nft is there (its relay binds 127.0.0.1 only)
 # Each round runs every case against every target, the order rotating:
@@ -58,11 +59,10 @@ if [ "$QUICK" = 1 ]; then
 else
 	ROUNDS=3 BULK_S=10 IDLE_N=150 LOADED_S=6
 fi
-WINDOW=4194304
 
 . "$ROOT/tests/wan/lab.sh"
 
-for b in relay echoserver relaybench wanlink; do
+for b in relay echoserver relaybench relaykey wanlink; do
 	if [ ! -x "$BIN/$b" ]; then
 		echo "bench.sh: $BIN/$b is missing: run make first" >&2
 		exit 70
@@ -184,14 +184,14 @@ steal_ticks() { awk '/^cpu / { print $9 + 0, $2 + $3 + $4 + $5 + $6 + $7 + $8 + 
 
 mkdir -p "$(dirname "$RESULTS")"
 : >"$RESULTS" || exit 70
-emit "{\"case\":\"bench\",\"quick\":$QUICK,\"rounds\":$ROUNDS,\"bulk_s\":$BULK_S,\"idle_n\":$IDLE_N,\"loaded_s\":$LOADED_S,\"window\":$WINDOW,\"date\":\"$(date -u +%FT%TZ)\"}"
+emit "{\"case\":\"bench\",\"quick\":$QUICK,\"rounds\":$ROUNDS,\"bulk_s\":$BULK_S,\"idle_n\":$IDLE_N,\"loaded_s\":$LOADED_S,\"date\":\"$(date -u +%FT%TZ)\"}"
 
 for LOSS in $LOSSES; do
 	say "== loss $LOSS %: setting up the lab"
 	wanlab_up --delay "$DELAY_MS" --rate "$RATE" --loss "$LOSS" --seed 1 ||
 	    die "could not make the lab"
 	declare -A HOST PORT PROC
-	TARGETS=(direct relay relay-w4M)
+	TARGETS=(direct relay relay-noise)
 
 	wanlab_spawn far serve "$BIN/relaybench" serve --listen "$WANLAB_FAR_IP" \
 	    --timeout 3600 0
@@ -223,7 +223,12 @@ for LOSS in $LOSSES; do
 		    die "no worker holds tunnel port ${PORT[$name]}"
 	}
 	ECHO_OPTS= start_relay relay
-	ECHO_OPTS="--window $WINDOW" start_relay relay-w4M --window "$WINDOW"
+	"$BIN/relaykey" generate "$WANLAB_DIR/relay.key" >"$WANLAB_DIR/relay.pub" &&
+	    "$BIN/relaykey" generate "$WANLAB_DIR/echo.key" \
+	    >"$WANLAB_DIR/authorized_keys" || die "relaykey failed"
+	ECHO_OPTS="--key $WANLAB_DIR/echo.key --relay-key $(cat "$WANLAB_DIR/relay.pub")" \
+	    start_relay relay-noise --key "$WANLAB_DIR/relay.key" \
+	    --authorized-keys "$WANLAB_DIR/authorized_keys"
 
 	GO_SKIP=
 	if [ ! -x "$BIN/interop/yamux_relay" ] || [ ! -x "$BIN/interop/yamux_backend" ]; then
@@ -302,7 +307,7 @@ for base in range(20000, 30000, 21):
 
 	# Peak RSS of what served the runs.
 	mem="{\"case\":\"mem\",\"loss\":$LOSS"
-	for k in direct relay relay-echo relay-w4M relay-w4M-echo go-yamux go-echo; do
+	for k in direct relay relay-echo relay-noise relay-noise-echo go-yamux go-echo; do
 		[ -n "${PROC[$k]:-}" ] && mem+=",\"$k\":$(hwm_kib "${PROC[$k]}")"
 	done
 	emit "$mem}"

@@ -14,7 +14,7 @@ import sys
 
 TARGETS = [
     ("relay", "relay"),
-    ("relay-w4M", "relay --window 4M"),
+    ("relay-noise", "relay, encrypted (keys)"),
     ("go-yamux", "Go hashicorp/yamux"),
 ]
 
