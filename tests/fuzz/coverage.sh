@@ -19,6 +19,7 @@ for t in mux hello proc noise keys; do
 	[ -d "$root/$t" ] || { echo "no corpus in $root/$t" >&2; continue; }
 	# what the code under test links (only src/$t.c is reported)
 	case $t in
+	proc) extra=src/hello.c ;;
 	noise) extra=$crypto ;;
 	keys) extra="src/auth.c src/hello.c $crypto" ;;
 	*) extra= ;;
