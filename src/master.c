@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "ev.h"
 #include "hello.h"
 #include "hs.h"
