@@ -18,7 +18,7 @@ PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench $(BIN)/relaykey
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
 	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
-FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
+FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc \
 	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
 # Test tools: the differential tests' driver, the crypto benchmark and,
 # where valgrind's header is installed, the constant-time check.
@@ -156,11 +156,6 @@ $(BIN)/fuzz_hello: tests/fuzz/fuzz_hello.c src/hello.c include/hello.h
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_hello.h.o tests/fuzz/fuzz_hello.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_hello.t.o src/hello.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_hello.h.o $(BIN)/fuzz_hello.t.o
-$(BIN)/fuzz_auth: tests/fuzz/fuzz_auth.c src/auth.c include/auth.h
-	@mkdir -p $(BIN)
-	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_auth.h.o tests/fuzz/fuzz_auth.c
-	clang $(FUZZCOV) -c -o $(BIN)/fuzz_auth.t.o src/auth.c
-	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_auth.h.o $(BIN)/fuzz_auth.t.o
 $(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c src/hello.c include/proc.h
 	@mkdir -p $(BIN)
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proc.h.o tests/fuzz/fuzz_proc.c

@@ -5,10 +5,10 @@
  *
  *	relay-hello 1[ key=value]...\n
  *
- * Keys: name (1..63 of [A-Za-z0-9._-]), port (1..65535), and the proof of
- * the shared secret: ts (unix seconds), nonce (32 lowercase hex), mac (64
- * lowercase hex, see auth.h).  Unknown keys are ignored so that newer
- * backends can talk to older relays.
+ * Keys: name (1..63 of [A-Za-z0-9._-]) and port (1..65535).  Unknown keys
+ * are ignored so that newer backends can talk to older relays, and so that
+ * the ts, nonce and mac of older backends (their proof of the secret,
+ * before encrypted sessions) are too.
  */
 #ifndef RELAY_HELLO_H
 #define RELAY_HELLO_H
@@ -22,10 +22,6 @@
 struct hello {
 	char		 h_name[64];
 	unsigned	 h_port;	/* 0 = any */
-	int		 h_auth;	/* ts, nonce and mac all present */
-	uint64_t	 h_ts;
-	char		 h_nonce[33];
-	char		 h_mac[65];
 };
 
 /*

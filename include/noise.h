@@ -26,12 +26,12 @@
  * and on two verdicts that are public by design, whether a DH result was
  * all zeros and whether a tag verified (both declassified, see crypto.h).
  *
- * The IK responder (the relay's worker, which parses internet traffic) need
- * not hold its static private key: it gets the public key and a callback
- * that returns DH(s_priv, remote_pub), which the master computes.  Message
+ * An IK responder need not hold its static private key: it may get the
+ * public key and a callback that returns DH(s_priv, remote_pub).  Message
  * 1 calls it twice: es (with the initiator's ephemeral key), then ss (with
- * the initiator's static key, after decrypting it).  A local private key
- * may be given instead (tests, and the initiator side).
+ * the initiator's static key, after decrypting it).  The relay does not
+ * use this: its master runs the whole responder side itself (hs.h), since
+ * a worker holding a DH oracle could complete a handshake it replayed.
  *
  * Wire lengths.  A handshake message is at most NOISE_MSG_MAX bytes:
  *	IK message 1	96 + payload	(e 32, s 32+16, payload+16)

@@ -31,7 +31,7 @@ enum proc_msg_type {
 };
 
 #define PROC_F_REFUSED	0x1	/* PROC_IDLE: the registration was refused */
-#define PROC_F_AUTHFAIL	0x2	/* PROC_IDLE: refused, no valid proof */
+#define PROC_F_AUTHFAIL	0x2	/* PROC_IDLE: refused, not authenticated */
 /* PROC_HS_REQ: which handshake (the preamble the worker read). */
 #define PROC_HS_IK	1
 #define PROC_HS_PSK	2

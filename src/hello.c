@@ -24,17 +24,6 @@ hello_name_ok(const char *s)
 }
 
 static int
-hello_lowhex(const char *s, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-static int
 hello_field(struct hello *h, const char *k, size_t klen, const char *v,
     size_t vlen, const char **why)
 {
@@ -71,36 +60,6 @@ hello_field(struct hello *h, const char *k, size_t klen, const char *v,
 			return -1;
 		}
 		h->h_port = p;
-	} else if (klen == 2 && memcmp(k, "ts", 2) == 0) {
-		uint64_t t = 0;
-		size_t i;
-		if (vlen == 0 || vlen > 19) {
-			*why = "bad ts in hello";
-			return -1;
-		}
-		for (i = 0; i < vlen; i++) {
-			if (buf[i] < '0' || buf[i] > '9') {
-				*why = "bad ts in hello";
-				return -1;
-			}
-			t = t * 10 + (uint64_t)(buf[i] - '0');
-		}
-		h->h_ts = t;
-		h->h_auth |= 1;
-	} else if (klen == 5 && memcmp(k, "nonce", 5) == 0) {
-		if (vlen != 32 || !hello_lowhex(buf, vlen)) {
-			*why = "bad nonce in hello";
-			return -1;
-		}
-		memcpy(h->h_nonce, buf, vlen + 1);
-		h->h_auth |= 2;
-	} else if (klen == 3 && memcmp(k, "mac", 3) == 0) {
-		if (vlen != 64 || !hello_lowhex(buf, vlen)) {
-			*why = "bad mac in hello";
-			return -1;
-		}
-		memcpy(h->h_mac, buf, vlen + 1);
-		h->h_auth |= 4;
 	}
 	return 0;
 }
@@ -147,12 +106,6 @@ hello_parse(const char *s, size_t len, struct hello *h, const char **why)
 		    (s + i) - (eq + 1), why) == -1)
 			return -1;
 	}
-	/* All three parts of the proof, or none. */
-	if (h->h_auth != 0 && h->h_auth != 7) {
-		*why = "incomplete proof in hello";
-		return -1;
-	}
-	h->h_auth = h->h_auth == 7;
 	return 0;
 }
 
@@ -160,15 +113,12 @@ int
 hello_build(const struct hello *h, char *buf, size_t len)
 {
 	int	 n;
-	char	 port[24] = "", proof[160] = "";
+	char	 port[24] = "";
 
 	if (h->h_port)
 		snprintf(port, sizeof(port), " port=%u", h->h_port);
-	if (h->h_auth)
-		snprintf(proof, sizeof(proof), " ts=%llu nonce=%s mac=%s",
-		    (unsigned long long)h->h_ts, h->h_nonce, h->h_mac);
-	n = snprintf(buf, len, "%s%s%s%s%s\n", HELLO_MAGIC,
-	    h->h_name[0] ? " name=" : "", h->h_name, port, proof);
+	n = snprintf(buf, len, "%s%s%s%s\n", HELLO_MAGIC,
+	    h->h_name[0] ? " name=" : "", h->h_name, port);
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	return n;

@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "ev.h"
 #include "hello.h"
 #include "hs.h"
@@ -430,13 +429,19 @@ tunnel_alloc(struct worker *w, unsigned want, const char *name,
     char *why, size_t whylen)
 {
 	struct tunnel	*t, *old;
+	const char	*kwhy;
 	unsigned	 n, span, port = 0;
 	int		 fd = -1;
 
 	if ((old = tunnel_by_name(name)) != NULL) {
-		/* A name held by a key is that key's, live or lingering. */
-		if (old->t_keyed != w->w_keyed || (w->w_keyed &&
-		    memcmp(old->t_key, w->w_key, KEYS_LEN) != 0)) {
+		/*
+		 * A name held by a key is that key's, live or lingering, as
+		 * long as the key may hold it (a SIGHUP may have taken it).
+		 */
+		if ((old->t_keyed != w->w_keyed || (w->w_keyed &&
+		    memcmp(old->t_key, w->w_key, KEYS_LEN) != 0)) &&
+		    !(old->t_keyed && old->t_worker == NULL &&
+		    !keys_auth_permit(authkeys, old->t_key, name, 0, &kwhy))) {
 			snprintf(why, whylen, "backend name '%s' belongs to "
 			    "another key", name);
 			return NULL;
@@ -568,6 +573,20 @@ master_kill_worker(struct worker *w, const char *why)
 	kill(w->w_pid, SIGKILL);
 }
 
+static int
+master_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, ((const struct keys_auth_name *)b)->kn_name);
+}
+
+/* Is this name on a line of --authorized-keys? */
+static int
+master_name_listed(const char *name)
+{
+	return bsearch(name, authkeys->ka_names, authkeys->ka_nnames,
+	    sizeof(*authkeys->ka_names), master_name_cmp) != NULL;
+}
+
 /*
  * The tunnel for a port request; a key whose line has a port range and
  * that asked for no particular port gets one in its range.
@@ -611,6 +630,14 @@ master_port_req(struct worker *w, const struct proc_msg *req)
 	uint32_t	 slot;
 
 	w->w_asked = 1;
+	/* A name the authorized keys list belongs to its key alone. */
+	if (!w->w_keyed && authkeys != NULL && req->pm_name[0] != '\0' &&
+	    master_name_listed(req->pm_name)) {
+		snprintf(why, sizeof(why), "backend name '%s' belongs to a key",
+		    req->pm_name);
+		master_refuse(w, why);
+		return;
+	}
 	/* What the key may hold: its line of --authorized-keys. */
 	if (w->w_keyed && !keys_auth_permit(authkeys, w->w_key, req->pm_name,
 	    req->pm_port, &rwhy)) {

@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "conn.h"
 #include "ev.h"
 #include "hello.h"

@@ -542,7 +542,7 @@ uid_of() { awk '/^Uid:/ { print $3 }' "/proc/$1/status"; }
 
 # ---- 7. log floods before registering ----
 
-@test "log flood: a client reconnecting with garbage or failed proofs for 3 s leaves a bounded log" {
+@test "log flood: a client reconnecting with garbage or plain hellos for 3 s leaves a bounded log" {
 	local sf="$BATS_TEST_TMPDIR/secret" before n
 	(umask 077 && echo s3cret >"$sf")
 	start_relay --prefork 2 --secret-file "$sf"

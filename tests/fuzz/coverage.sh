@@ -15,10 +15,11 @@ mkdir -p "$out"
 flags="-std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer"
 cov="-fprofile-instr-generate -fcoverage-mapping"
 crypto="src/crypto.c src/x25519.c src/chacha.c src/blake2s.c"
-for t in mux hello proc auth noise keys; do
+for t in mux hello proc noise keys; do
 	[ -d "$root/$t" ] || { echo "no corpus in $root/$t" >&2; continue; }
 	# what the code under test links (only src/$t.c is reported)
 	case $t in
+	proc) extra=src/hello.c ;;
 	noise) extra=$crypto ;;
 	keys) extra="src/auth.c src/hello.c $crypto" ;;
 	*) extra= ;;

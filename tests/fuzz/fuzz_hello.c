@@ -28,12 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((n = hello_build(&h, buf, sizeof(buf))) < 0)
 		abort();
 	if (hello_parse(buf, n, &h2, &why) == -1 ||
-	    h2.h_port != h.h_port || strcmp(h2.h_name, h.h_name) != 0 ||
-	    h2.h_auth != h.h_auth)
-		abort();
-	if (h.h_auth && (h2.h_ts != h.h_ts ||
-	    strcmp(h2.h_nonce, h.h_nonce) != 0 ||
-	    strcmp(h2.h_mac, h.h_mac) != 0))
+	    h2.h_port != h.h_port || strcmp(h2.h_name, h.h_name) != 0)
 		abort();
 	return 0;
 }

@@ -20,8 +20,8 @@ seconds from the attack's start to that close; rst: RSTs from the relay;
 pongs: answers to our pings.  Attacks add their own fields.
 
 Attacks as a backend (registers first, unless said otherwise):
-  register    only register (plain or hello, --secret-file), then hold the
-              session for --hold seconds answering pings and ACKing streams
+  register    only register (plain or hello), then hold the session for
+              --hold seconds answering pings and ACKing streams
   random      --bytes N pseudo-random bytes (--seed S), first byte 0xff
   truncated   7 bytes of a Data header, then silence (pings unanswered)
   maxlen      a Data frame of length 2^32-1 on the registration stream
@@ -53,13 +53,8 @@ Attacks without registering:
               fields closed (by the relay) and open
 
 Options:
-  --secret-file FILE   prove the secret in FILE (HMAC, auth.h); the hello
-                       form of registration
   --plain              register with WindowUpdate+SYN, no hello (hashicorp)
   --name NAME --port P name and port in the hello
-  --no-proof           hello without ts/nonce/mac
-  --hello-out FILE     write the hello bytes sent (hex) to FILE
-  --hello-in FILE      send the hello bytes (hex) in FILE verbatim
   --hello-text TEXT    send TEXT (backslash escapes allowed) as the hello
   --count N --bytes N --seed S --interval SECS --hold SECS
   --timeout SECS       bound on the attack (default 10)
@@ -67,8 +62,6 @@ Options:
 """
 import argparse
 import errno
-import hashlib
-import hmac
 import os
 import random
 import select
@@ -88,30 +81,12 @@ def frame(typ, flags, sid, length, payload=b""):
     return HDR.pack(0, typ, flags, sid, length) + payload
 
 
-def load_secret(path):
-    with open(path, "rb") as f:
-        s = f.read()
-    if s.endswith(b"\r\n"):
-        s = s[:-2]
-    elif s.endswith(b"\n"):
-        s = s[:-1]
-    return s
-
-
 def build_hello(a):
     parts = ["relay-hello 1"]
     if a.name:
         parts.append("name=" + a.name)
     if a.port:
         parts.append("port=%d" % a.port)
-    if a.secret_file and not a.no_proof:
-        secret = load_secret(a.secret_file)
-        ts = int(time.time())
-        nonce = os.urandom(16).hex()
-        msg = "relay-auth 1\n%d\n%s\n%s\n%d\n" % (ts, nonce, a.name or "",
-                                                  a.port or 0)
-        mac = hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()
-        parts += ["ts=%d" % ts, "nonce=" + nonce, "mac=" + mac]
     return (" ".join(parts) + "\n").encode()
 
 
@@ -207,10 +182,7 @@ class Session:
 
     def register(self, a, timeout):
         """Open stream 1; returns the relay's answer (text up to its FIN)."""
-        if a.hello_in:
-            with open(a.hello_in) as f:
-                hello = bytes.fromhex(f.read().strip())
-        elif a.hello_text is not None:
+        if a.hello_text is not None:
             hello = a.hello_text.encode().decode("unicode_escape").encode(
                 "latin-1")
         elif a.plain:
@@ -220,9 +192,6 @@ class Session:
         if hello is None:
             self.send(frame(T_WINUPD, F_SYN, 1, 0))
         else:
-            if a.hello_out:
-                with open(a.hello_out, "w") as f:
-                    f.write(hello.hex() + "\n")
             self.send(frame(T_DATA, F_SYN, 1, len(hello), hello))
         self.wait(lambda: 1 in self.fins or self.closed_at is not None,
                   timeout)
@@ -515,13 +484,9 @@ def main():
     ap.add_argument("attack")
     ap.add_argument("host")
     ap.add_argument("port_", type=int)
-    ap.add_argument("--secret-file")
     ap.add_argument("--plain", action="store_true")
     ap.add_argument("--name")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--no-proof", action="store_true")
-    ap.add_argument("--hello-out")
-    ap.add_argument("--hello-in")
     ap.add_argument("--hello-text")
     ap.add_argument("--before", action="store_true")
     ap.add_argument("--count", type=int, default=100)

@@ -52,6 +52,38 @@ test_hello_unknown_key_ignored(void)
 	CHECK(strcmp(h.h_name, "a") == 0);
 }
 
+/*
+ * Backends from before encrypted sessions add their HMAC proof: ts, nonce
+ * and mac are unknown keys now, whatever their values, and go nowhere.
+ */
+static void
+test_hello_old_proof_ignored(void)
+{
+	static const char *old[] = {
+		("relay-hello 1 name=web-1 port=9005 ts=1700000000 "
+		    "nonce=000102030405060708090a0b0c0d0e0f "
+		    "mac=87d997a5503bbbdcc360e874f06fd1ca"
+		    "206c373e54f0699979fd4ca95fcf0b5d\n"),
+		"relay-hello 1 name=web-1 port=9005 ts=1700000000\n",
+		"relay-hello 1 ts=x nonce=ABC mac= name=web-1 port=9005\n",
+	};
+	struct hello	 h;
+	char		 buf[HELLO_MAX];
+	const char	*why = NULL;
+	size_t		 i;
+	int		 n;
+
+	for (i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+		CHECK_EQ(hparse(old[i], &h, &why), 0);
+		CHECK(strcmp(h.h_name, "web-1") == 0);
+		CHECK_EQ(h.h_port, 9005);
+		n = hello_build(&h, buf, sizeof(buf));
+		CHECK(n > 0 && (size_t)n < sizeof(buf));
+		buf[n > 0 ? n : 0] = '\0';
+		CHECK(strcmp(buf, "relay-hello 1 name=web-1 port=9005\n") == 0);
+	}
+}
+
 static void
 test_hello_rejects(void)
 {
@@ -377,6 +409,7 @@ main(void)
 	RUN(test_hello_plain);
 	RUN(test_hello_fields);
 	RUN(test_hello_unknown_key_ignored);
+	RUN(test_hello_old_proof_ignored);
 	RUN(test_hello_rejects);
 	RUN(test_hello_too_long);
 	RUN(test_hello_roundtrip);
