@@ -114,7 +114,12 @@ def fingerprint(pub):
 
 def psk_of(path):
     with open(path, "rb") as f:
-        secret = f.read().rstrip(b"\n")
+        secret = f.read()
+    # PROTOCOL.md: less one trailing "\n" or "\r\n".
+    if secret.endswith(b"\r\n"):
+        secret = secret[:-2]
+    elif secret.endswith(b"\n"):
+        secret = secret[:-1]
     return hashlib.blake2s(b"relay-psk-1" + secret).digest()
 
 
