@@ -203,7 +203,11 @@ conn_read(struct conn *c)
 	ssize_t			 n;
 	int			 i;
 
-	for (i = 0; i < CONN_READS; i++) {
+	/*
+	 * A parked socket (hung up while we were paused) gets no more
+	 * events: read on to its EOF, or until the stream has no room.
+	 */
+	for (i = 0; i < CONN_READS || c->c_parked; i++) {
 		if ((st = conn_stream(c)) == NULL || c->c_up_done)
 			return;
 		if ((p = mux_stream_send_buf(st, &cap)) == NULL) {
@@ -217,7 +221,7 @@ conn_read(struct conn *c)
 			c->c_in += n;
 			stats_client_bytes(c->c_set->cs_stats, c->c_stats, n,
 			    0);
-			if ((size_t)n < cap)
+			if ((size_t)n < cap && !c->c_parked)
 				return;
 			continue;
 		}
