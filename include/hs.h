@@ -12,7 +12,9 @@
  * then records both ways (noise.h).  The preamble is the Noise prologue.
  *
  * The relay's side runs in the master, which alone holds the relay's key
- * and secret (hs_respond); the worker only carries the bytes.  The
+ * and secret (hs_respond); the worker only carries the bytes.  The master
+ * also opens the backend's first record (hs_confirm) before the session
+ * counts as the key's and the worker gets the session's keys.  The
  * backend's side is hs_initiate, on a blocking deadline: a backend has
  * nothing else to do before its session is up.
  */
@@ -31,6 +33,13 @@
 #define HS_MSG1_MAX		(96 + HS_PAYLOAD_MAX)
 #define HS_ERR_MAX		120	/* "error: ..." in message 2 */
 #define HS_REPLY_MAX		(2 + 48 + HS_ERR_MAX + NOISE_TAG_LEN)
+/*
+ * The backend's first record (its hello), framed: the relay's master
+ * opens it itself before it takes the session as the key's, so that a
+ * replayed message 1 (which gets a fresh message 2 no replayer can use)
+ * never binds anything.
+ */
+#define HS_REC1_MAX		(NOISE_REC_HDR + 12 + 512 + 64 + NOISE_TAG_LEN)
 
 /* Which handshake the 8 bytes announce: HS_IK, HS_PSK, or 0. */
 #define HS_IK			1
@@ -62,6 +71,14 @@ int	 hs_respond(int kind, const uint8_t *s_priv, const uint8_t *s_pub,
 	    const uint8_t *psk, hs_check_fn *check, void *arg,
 	    const uint8_t *msg1, size_t len, uint8_t *out, size_t *outlen,
 	    uint8_t keys[64], uint8_t rs[32], const char **why);
+
+/*
+ * Open the backend's first record (rec, len bytes, framed) with the receive
+ * key of hs_respond.  The plaintext goes to pt (up to HS_REC1_MAX bytes,
+ * *ptlen).  0, or -1 when it is not exactly one record that opens.
+ */
+int	 hs_confirm(const uint8_t rxkey[32], const uint8_t *rec, size_t len,
+	    uint8_t *pt, size_t *ptlen);
 
 /*
  * The backend's side on a connected blocking-or-not socket, within

@@ -12,7 +12,7 @@
 #define PROC_NAME_MAX		64
 #define PROC_ADDR_MAX		64
 #define PROC_REASON_MAX		128
-#define PROC_DATA_MAX		256	/* handshake messages and keys */
+#define PROC_DATA_MAX		672	/* handshake messages and keys */
 
 enum proc_msg_type {
 	/* master -> worker */
@@ -23,11 +23,13 @@ enum proc_msg_type {
 	PROC_LOGFD,		/* fd: the reopened log file */
 	PROC_HS_REP,		/* no fd: the master's handshake answer */
 	PROC_REVOKE,		/* no fd: the backend's key was withdrawn */
+	PROC_HS_KEYS,		/* no fd: the session is the key's: its keys */
 	/* worker -> master */
 	PROC_PORT_REQ = 32,	/* ask for a tunnel port */
 	PROC_REGISTERED,	/* the backend is registered */
 	PROC_IDLE,		/* registration failed; back in the pool */
 	PROC_HS_REQ,		/* an encrypted session's message 1 */
+	PROC_HS_REC,		/* and the backend's first record */
 };
 
 #define PROC_F_REFUSED	0x1	/* PROC_IDLE: the registration was refused */
@@ -38,11 +40,15 @@ enum proc_msg_type {
 /*
  * PROC_HS_REP, pm_flags: the verdict.  pm_data holds pm_len bytes for the
  * worker to write to the backend verbatim (hs.h: the framed message 2, or
- * the empty reply); with PROC_HS_OK the two transport keys follow them
- * (what the relay sends with, then what it receives with, 32 bytes each),
- * and pm_reason is the backend key's fingerprint (IK) or "".
+ * the empty reply, or nothing).  With PROC_HS_OK the worker then reads
+ * the backend's first record and passes it on (PROC_HS_REC); the master
+ * opens it and answers PROC_HS_KEYS: pm_data the two transport keys (what
+ * the relay sends with, from nonce 0; what it receives with, from nonce 1)
+ * then the record's plaintext, pm_len 64 + its length, pm_reason the
+ * backend key's fingerprint (IK) or "".  A record that does not open gets
+ * PROC_HS_REP with PROC_HS_BAD and nothing to write.
  */
-#define PROC_HS_OK	1	/* the session is on */
+#define PROC_HS_OK	1	/* message 2 accepts: the first record next */
 #define PROC_HS_REFUSED	2	/* message 2 carries "error: ..." */
 #define PROC_HS_BAD	3	/* message 1 did not authenticate */
 
@@ -56,6 +62,8 @@ enum proc_msg_type {
  *                HS_MSG1_MAX) bytes of message 1 in pm_data.  The master
  *                runs the handshake (the worker never holds the relay's
  *                key or secret) and answers PROC_HS_REP.
+ * PROC_HS_REC    after PROC_HS_REP with PROC_HS_OK, once: pm_len (19 to
+ *                HS_REC1_MAX) bytes, the backend's first record, framed.
  * PROC_PORT_REQ  while registering, once: pm_port (0 = any), pm_name ("" or
  *                a name by hello_name_ok's rules), pm_addr (the numeric
  *                address the master gave it).  For an encrypted session
@@ -80,8 +88,10 @@ struct proc_msg {
 };
 
 /* tests/lib/harden.py builds these by hand: keep it in step. */
-#define PROC_MSG_SIZE	532
+#define PROC_MSG_SIZE	948
 _Static_assert(sizeof(struct proc_msg) == PROC_MSG_SIZE, "proc_msg layout");
+/* Keys and the first record's plaintext fit (hs.h). */
+_Static_assert(PROC_DATA_MAX >= 64 + 606 - 18, "proc_msg data");
 
 /* A connected pair of SOCK_SEQPACKET sockets, close-on-exec. */
 int	 proc_channel(int sv[2]);

@@ -166,6 +166,11 @@ void	 session_free(struct session *);
  */
 void	 session_presleep(struct session *);
 
+/*
+ * Input that came before the session did (an encrypted session's first
+ * record, opened by the relay's master): as if read from the socket.
+ */
+void	 session_input(struct session *, const uint8_t *, size_t);
 /* End the session in good order (see above); why is for the log. */
 void	 session_finish(struct session *, const char *why);
 /* End it now, without a word to the peer (a registration timed out). */

@@ -462,7 +462,7 @@ presleep(void *arg)
 
 /*
  * The encrypted session's handshake: 0, or -1 with b.end and b.why set.
- * A relay whose key is not the pinned one is never worth another try.
+ * A relay whose key is not the pinned one is retried only slowly.
  */
 static int
 backend_handshake(int fd, struct noise_cs *tx, struct noise_cs *rx)
@@ -637,8 +637,8 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 	srandom((unsigned)(ts.tv_nsec ^ getpid()));
 	for (;;) {
 		end = session_once(&was_registered);
-		if (end == BE_FATAL || (!cfg->reconnect &&
-		    (end == BE_UNREACHABLE || end == BE_REFUSED))) {
+		if (!cfg->reconnect && (end == BE_FATAL ||
+		    end == BE_UNREACHABLE || end == BE_REFUSED)) {
 			/* One clear line, then out. */
 			fprintf(stderr, "%s: %s%s\n", cfg->progname,
 			    end == BE_REFUSED ? "registration refused: " : "",
@@ -666,6 +666,13 @@ backend_run(const struct backend_config *cfg, const struct backend_app *app)
 		}
 		if (was_registered)
 			backoff = BACKOFF_MIN_MS;
+		/*
+		 * Not the pinned relay: whoever answered may be on the path
+		 * (the reply that says so is not authenticated), so keep
+		 * trying, but slowly.
+		 */
+		if (end == BE_FATAL)
+			backoff = BACKOFF_MAX_MS;
 		/* Jitter: between half and all of the backoff. */
 		wait = backoff / 2 + (unsigned)(random() % (backoff / 2 + 1));
 		log_info("registering again in %u.%03u s", wait / 1000,

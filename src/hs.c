@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +130,39 @@ hs_respond(int kind, const uint8_t *s_priv, const uint8_t *s_pub,
 	noise_cs_wipe(&rx);
 	*why = NULL;
 	return HS_OK;
+}
+
+int
+hs_confirm(const uint8_t rxkey[32], const uint8_t *rec, size_t len,
+    uint8_t *pt, size_t *ptlen)
+{
+	struct noise_cs		 cs;
+	struct noise_rec_rx	*rx;
+	uint8_t			 buf[HS_REC1_MAX];
+	const uint8_t		*p;
+	size_t			 n;
+	ssize_t			 used;
+	int			 rv = -1;
+
+	*ptlen = 0;
+	if (len > sizeof(buf) || (rx = malloc(sizeof(*rx))) == NULL)
+		return -1;
+	memset(&cs, 0, sizeof(cs));
+	memcpy(cs.cs_k, rxkey, 32);
+	cs.cs_haskey = 1;
+	cs.cs_rekey = NOISE_REKEY_RECORDS;
+	noise_rec_rx_init(rx, &cs);
+	memcpy(buf, rec, len);
+	used = noise_rec_open(rx, buf, len, &p, &n);
+	if (used == (ssize_t)len && p != NULL) {
+		memcpy(pt, p, n);
+		*ptlen = n;
+		rv = 0;
+	}
+	noise_rec_rx_wipe(rx);
+	free(rx);
+	crypto_wipe(buf, sizeof(buf));
+	return rv;
 }
 
 /* ---- the backend's side ---- */

@@ -61,8 +61,14 @@ struct worker {
 	char			 w_name[PROC_NAME_MAX];
 	char			 w_addr[PROC_ADDR_MAX];
 	int			 w_hs;		/* asked for its handshake */
+	int			 w_hs_rec;	/* its first record is due */
+	int			 w_hs_ik;	/* ... of an IK handshake */
+	uint8_t			 w_hs_keys[64];	/* tx, rx until then */
+	uint8_t			 w_hs_rs[KEYS_LEN];
 	int			 w_secure;	/* the handshake succeeded */
 	int			 w_keyed;	/* ... with w_key (IK) */
+	int			 w_revoked;	/* its key was withdrawn */
+	uint64_t		 w_revoke_dl;	/* killed if still there */
 	uint8_t			 w_key[KEYS_LEN];
 	char			 w_fp[KEYS_FP_LEN + 1];
 	uint64_t		 w_born;
@@ -135,6 +141,7 @@ static volatile sig_atomic_t	 got_chld, got_term, got_hup;
 static struct ev_timer		 accept_timer;	/* EMFILE back-off */
 static struct ev_timer		 respawn_timer;
 static struct ev_timer		 refill_timer;
+static struct ev_timer		 revoke_timer;	/* master_revoke_fire */
 static uint64_t			 respawn_block_until;
 static unsigned			 early_deaths;
 static uint64_t			 early_window;
@@ -753,6 +760,11 @@ master_worker_reset(struct worker *w)
 {
 	w->w_asked = w->w_logged = 0;
 	w->w_hs = w->w_secure = w->w_keyed = 0;
+	w->w_hs_rec = w->w_hs_ik = 0;
+	w->w_revoked = 0;
+	w->w_revoke_dl = 0;
+	explicit_bzero(w->w_hs_keys, sizeof(w->w_hs_keys));
+	memset(w->w_hs_rs, 0, sizeof(w->w_hs_rs));
 	memset(w->w_key, 0, sizeof(w->w_key));
 	w->w_fp[0] = '\0';
 	w->w_name[0] = w->w_addr[0] = '\0';
@@ -798,15 +810,15 @@ master_hs_req(struct worker *w, const struct proc_msg *req)
 	m.pm_flags = (uint32_t)v;
 	m.pm_len = (uint32_t)len;
 	if (v == HS_OK) {
-		memcpy(m.pm_data + len, keys, sizeof(keys));
-		w->w_secure = 1;
-		if (kind == HS_IK) {
-			w->w_keyed = 1;
-			memcpy(w->w_key, rs, KEYS_LEN);
-			keys_fingerprint(w->w_fp, rs);
-			snprintf(m.pm_reason, sizeof(m.pm_reason), "%s",
-			    w->w_fp);
-		}
+		/*
+		 * Nothing is the key's yet: message 1 may be a replay.  Its
+		 * sender's first record, which only the holder of its
+		 * ephemeral key can make, decides (master_hs_rec).
+		 */
+		memcpy(w->w_hs_keys, keys, sizeof(keys));
+		memcpy(w->w_hs_rs, rs, KEYS_LEN);
+		w->w_hs_ik = kind == HS_IK;
+		w->w_hs_rec = 1;
 	} else {
 		w->w_logged = 1;
 		if (log_limit(&rl_hs, ev_now()))
@@ -815,6 +827,49 @@ master_hs_req(struct worker *w, const struct proc_msg *req)
 			    log_limit_note(&rl_hs));
 	}
 	explicit_bzero(keys, sizeof(keys));
+	if (proc_send(w->w_chan, &m, -1) == -1)
+		log_warn("worker %d: channel", (int)w->w_pid);
+	explicit_bzero(&m, sizeof(m));
+}
+
+/*
+ * The backend's first record: if it opens, the session is the key's (or
+ * the secret's) and the worker gets its keys and the record's plaintext.
+ */
+static void
+master_hs_rec(struct worker *w, const struct proc_msg *req)
+{
+	struct proc_msg	 m;
+	uint8_t		 pt[HS_REC1_MAX];
+	size_t		 ptlen;
+
+	w->w_hs_rec = 0;
+	memset(&m, 0, sizeof(m));
+	if (hs_confirm(w->w_hs_keys + 32, req->pm_data, req->pm_len, pt,
+	    &ptlen) == -1 || 64 + ptlen > sizeof(m.pm_data)) {
+		w->w_logged = 1;
+		if (log_limit(&rl_hs, ev_now()))
+			log_warnx("backend %s: its first record did not open "
+			    "(a replayed handshake?)%s", w->w_addr,
+			    log_limit_note(&rl_hs));
+		m.pm_type = PROC_HS_REP;
+		m.pm_flags = PROC_HS_BAD;
+	} else {
+		m.pm_type = PROC_HS_KEYS;
+		w->w_secure = 1;
+		if (w->w_hs_ik) {
+			w->w_keyed = 1;
+			memcpy(w->w_key, w->w_hs_rs, KEYS_LEN);
+			keys_fingerprint(w->w_fp, w->w_hs_rs);
+			snprintf(m.pm_reason, sizeof(m.pm_reason), "%s",
+			    w->w_fp);
+		}
+		memcpy(m.pm_data, w->w_hs_keys, 64);
+		memcpy(m.pm_data + 64, pt, ptlen);
+		m.pm_len = (uint32_t)(64 + ptlen);
+	}
+	explicit_bzero(w->w_hs_keys, sizeof(w->w_hs_keys));
+	explicit_bzero(pt, sizeof(pt));
 	if (proc_send(w->w_chan, &m, -1) == -1)
 		log_warn("worker %d: channel", (int)w->w_pid);
 	explicit_bzero(&m, sizeof(m));
@@ -830,6 +885,32 @@ master_load_authkeys(const struct relay_config *c, char *why, size_t whylen)
 	keys_auth_free(authkeys);
 	authkeys = k;
 	return 0;
+}
+
+#define MASTER_REVOKE_GRACE_MS	2000
+
+/* Revoked workers past their grace time are killed. */
+static void
+master_revoke_fire(void *arg)
+{
+	struct worker	*w;
+	uint64_t	 next = 0;
+
+	(void)arg;
+	for (w = workers; w != NULL; w = w->w_next) {
+		if (!w->w_revoked || w->w_state == W_DEAD ||
+		    w->w_revoke_dl == 0)
+			continue;
+		if (w->w_revoke_dl <= ev_now()) {
+			log_warnx("worker %d of a withdrawn key is still there; "
+			    "killed", (int)w->w_pid);
+			w->w_revoke_dl = 0;
+			kill(w->w_pid, SIGKILL);
+		} else if (next == 0 || w->w_revoke_dl < next)
+			next = w->w_revoke_dl;
+	}
+	if (next != 0)
+		ev_timer_at(&revoke_timer, next);
 }
 
 /*
@@ -854,21 +935,33 @@ master_reload_authkeys(void)
 		return;
 	}
 	for (w = workers; w != NULL; w = w->w_next) {
-		if (!w->w_keyed || (w->w_state != W_BUSY &&
+		if (!w->w_keyed || w->w_revoked || (w->w_state != W_BUSY &&
 		    w->w_state != W_REGISTERED))
 			continue;
-		if (keys_auth_permit(authkeys, w->w_key, w->w_name,
-		    w->w_port, &why))
+		/* Before its port request only the key is known: listed? */
+		if (!w->w_asked && keys_auth_find(authkeys, w->w_key) != NULL)
+			continue;
+		why = "key not authorized";
+		if (w->w_asked && keys_auth_permit(authkeys, w->w_key,
+		    w->w_name, w->w_port, &why))
 			continue;
 		log_warnx("key %s is no longer authorized (%s): ending backend "
 		    "%s%s%s on tunnel port %u", w->w_fp, why, w->w_addr,
 		    w->w_name[0] ? " " : "", w->w_name, w->w_port);
+		/*
+		 * The worker is asked to end the session; it is given no
+		 * choice: it may send nothing more, and what is still there
+		 * after the grace time is killed.  Its name does not linger.
+		 */
+		w->w_revoked = 1;
+		w->w_revoke_dl = ev_now() + MASTER_REVOKE_GRACE_MS;
 		memset(&m, 0, sizeof(m));
 		m.pm_type = PROC_REVOKE;
 		if (proc_send(w->w_chan, &m, -1) == -1)
 			kill(w->w_pid, SIGKILL);
-		/* Not again on the next reload. */
-		w->w_keyed = 0;
+		if (!ev_timer_pending(&revoke_timer) ||
+		    revoke_timer.et_when > w->w_revoke_dl)
+			ev_timer_at(&revoke_timer, w->w_revoke_dl);
 		n++;
 	}
 	log_info("authorized keys reloaded: %zu keys; %u backend%s ended",
@@ -882,6 +975,8 @@ master_reload_authkeys(void)
 static const char *
 master_msg_state(const struct worker *w, const struct proc_msg *m)
 {
+	if (w->w_revoked && m->pm_type != PROC_IDLE)
+		return "message after its key was withdrawn";
 	switch (m->pm_type) {
 	case PROC_PORT_REQ:
 		if (w->w_state != W_BUSY || w->w_asked)
@@ -895,6 +990,10 @@ master_msg_state(const struct worker *w, const struct proc_msg *m)
 		/* One handshake per backend handed over: the rate bound. */
 		if (w->w_state != W_BUSY || w->w_hs)
 			return "handshake out of turn";
+		return NULL;
+	case PROC_HS_REC:
+		if (w->w_state != W_BUSY || !w->w_hs_rec)
+			return "first record out of turn";
 		return NULL;
 	case PROC_REGISTERED:
 		if (w->w_state != W_BUSY || w->w_port == 0)
@@ -962,6 +1061,9 @@ master_worker_msg(int fd, uint32_t events, void *arg)
 			break;
 		case PROC_HS_REQ:
 			master_hs_req(w, &m);
+			break;
+		case PROC_HS_REC:
+			master_hs_rec(w, &m);
 			break;
 		}
 	}
@@ -1315,7 +1417,8 @@ master_worker_gone(struct worker *w, int status)
 	if (w->w_port != 0 && (t = tunnel_by_port(w->w_port)) != NULL &&
 	    t->t_worker == w) {
 		t->t_worker = NULL;
-		if (t->t_name[0] != '\0' && cfg->linger_s > 0 && !got_term) {
+		if (t->t_name[0] != '\0' && cfg->linger_s > 0 && !got_term &&
+		    !w->w_revoked) {
 			log_info("tunnel port %u of backend '%s' kept for %us",
 			    t->t_port, t->t_name, cfg->linger_s);
 			ev_timer_at(&t->t_linger,
@@ -1801,6 +1904,7 @@ master_main(struct relay_config *c)
 	ev_timer_init(&accept_timer, master_accept_resume, NULL);
 	ev_timer_init(&respawn_timer, master_respawn, NULL);
 	ev_timer_init(&refill_timer, master_respawn, NULL);
+	ev_timer_init(&revoke_timer, master_revoke_fire, NULL);
 	ev_timer_init(&limits_timer, master_limits_flush, NULL);
 	if (ev_add(sig_pipe[0], EV_READ, master_signal, NULL) == -1 ||
 	    ev_add(control_fd, EV_READ, master_accept, NULL) == -1)

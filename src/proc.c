@@ -138,7 +138,9 @@ proc_msg_check(const struct proc_msg *m, int fd)
 	case PROC_REGISTERED:
 	case PROC_IDLE:
 	case PROC_HS_REQ:
+	case PROC_HS_REC:
 	case PROC_HS_REP:
+	case PROC_HS_KEYS:
 	case PROC_REVOKE:
 		want_fd = 0;
 		break;
@@ -260,6 +262,16 @@ proc_worker_msg_check(const struct proc_msg *m, int fd, const char **why)
 		*why = "message length";
 		if (m->pm_len == 0 || m->pm_len > HS_MSG1_MAX)
 			return -1;
+		goto hs_rest;
+	case PROC_HS_REC:
+		*why = "flags";
+		if (m->pm_flags != 0)
+			return -1;
+		*why = "record length";
+		if (m->pm_len < NOISE_REC_OVERHEAD + 1 ||
+		    m->pm_len > HS_REC1_MAX)
+			return -1;
+hs_rest:
 		*why = "unused field";
 		if (m->pm_port != 0 || m->pm_name[0] != '\0' ||
 		    m->pm_addr[0] != '\0' || m->pm_reason[0] != '\0' ||

@@ -468,6 +468,13 @@ session_done(struct session *s, int cut, const char *why)
 }
 
 void
+session_input(struct session *s, const uint8_t *p, size_t len)
+{
+	if (s->s_state == SS_OPEN && len > 0)
+		mux_input(s->s_mux, p, len, ev_now());
+}
+
+void
 session_finish(struct session *s, const char *why)
 {
 	if (s->s_state != SS_OPEN)

@@ -42,6 +42,8 @@
 enum bk_state {
 	BK_HANDSHAKE,		/* reading an encrypted session's message 1 */
 	BK_HANDSHAKE_WAIT,	/* the master is answering it */
+	BK_HANDSHAKE_REC,	/* reading the backend's first record */
+	BK_HANDSHAKE_KEYS,	/* the master is opening it */
 	BK_REGISTERING,		/* waiting for the registration */
 	BK_WAIT_PORT,		/* the master is binding the tunnel port */
 	BK_REFUSING,		/* the refusal is being written */
@@ -72,7 +74,8 @@ struct backend {
 	int			 bk_fd;		/* until the session has it */
 	int			 bk_secure;	/* an encrypted session */
 	char			 bk_fp[KEYS_FP_LEN + 1];	/* its key's */
-	uint8_t			 bk_hs[HS_PREAMBLE_LEN + 2 + HS_MSG1_MAX];
+	uint8_t			 bk_hs[HS_REC1_MAX];	/* message 1, the
+							   first record */
 	size_t			 bk_hs_len;
 	struct reg		 bk_reg;
 	int			 bk_lfd;	/* tunnel listener */
@@ -833,16 +836,65 @@ bk_hs_read(int fd, uint32_t events, void *arg)
 		fatal("channel to master");
 }
 
-/* The master's answer: pass it on, then the session, or the end. */
+/* The backend's first record, read exactly: the master opens it. */
+static void
+bk_hs_rec_read(int fd, uint32_t events, void *arg)
+{
+	struct backend	*bk = arg;
+	struct proc_msg	 m;
+	size_t		 need = NOISE_REC_HDR, len;
+	ssize_t		 n;
+
+	(void)events;
+	for (;;) {
+		if (bk->bk_hs_len >= NOISE_REC_HDR) {
+			len = (size_t)bk->bk_hs[0] << 8 | bk->bk_hs[1];
+			if (len <= NOISE_TAG_LEN ||
+			    NOISE_REC_HDR + len > HS_REC1_MAX) {
+				bk_hs_fail(bk, 0, "bad first record length");
+				return;
+			}
+			need = NOISE_REC_HDR + len;
+			if (bk->bk_hs_len == need)
+				break;
+		}
+		n = read(fd, bk->bk_hs + bk->bk_hs_len, need - bk->bk_hs_len);
+		if (n > 0) {
+			bk->bk_hs_len += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		bk_hs_fail(bk, 0, n == 0 ? "closed during the handshake" :
+		    "read error during the handshake");
+		return;
+	}
+	ev_set(fd, 0);
+	memset(&m, 0, sizeof(m));
+	m.pm_type = PROC_HS_REC;
+	m.pm_len = (uint32_t)need;
+	memcpy(m.pm_data, bk->bk_hs, need);
+	bk->bk_state = BK_HANDSHAKE_KEYS;
+	if (proc_send(w.chan, &m, -1) == -1)
+		fatal("channel to master");
+}
+
+/* The master's answer: pass it on, then the first record, or the end. */
 static void
 bk_hs_reply(struct backend *bk, const struct proc_msg *m)
 {
-	struct noise_cs	 tx, rx;
 	ssize_t		 n;
 
-	if (m->pm_len > HS_REPLY_MAX || (m->pm_flags == PROC_HS_OK &&
-	    m->pm_len + 64 > sizeof(m->pm_data)))
+	if (m->pm_len > HS_REPLY_MAX)
 		fatalx("bad handshake answer from master");
+	if (bk->bk_state == BK_HANDSHAKE_KEYS) {
+		/* The first record did not open; the master logged it. */
+		bk_hs_fail(bk, PROC_F_REFUSED | PROC_F_AUTHFAIL,
+		    "first record did not open");
+		return;
+	}
 	/* A fresh connection's socket buffer takes this much at once. */
 	do {
 		n = write(bk->bk_fd, m->pm_data, m->pm_len);
@@ -858,12 +910,28 @@ bk_hs_reply(struct backend *bk, const struct proc_msg *m)
 		    "handshake failed");
 		return;
 	}
+	bk->bk_state = BK_HANDSHAKE_REC;
+	bk->bk_hs_len = 0;
+	ev_del(bk->bk_fd);
+	if (ev_add(bk->bk_fd, EV_READ, bk_hs_rec_read, bk) == -1)
+		fatal("ev_add backend");
+}
+
+/* The session is the key's: its keys, and what the first record held. */
+static void
+bk_hs_keys(struct backend *bk, const struct proc_msg *m)
+{
+	struct noise_cs	 tx, rx;
+
+	if (m->pm_len < 64)
+		fatalx("bad session keys from master");
 	memset(&tx, 0, sizeof(tx));
 	memset(&rx, 0, sizeof(rx));
-	memcpy(tx.cs_k, m->pm_data + m->pm_len, 32);
-	memcpy(rx.cs_k, m->pm_data + m->pm_len + 32, 32);
+	memcpy(tx.cs_k, m->pm_data, 32);
+	memcpy(rx.cs_k, m->pm_data + 32, 32);
 	tx.cs_haskey = rx.cs_haskey = 1;
 	tx.cs_rekey = rx.cs_rekey = NOISE_REKEY_RECORDS;
+	rx.cs_n = 1;			/* the first record is opened */
 	snprintf(bk->bk_fp, sizeof(bk->bk_fp), "%.*s", KEYS_FP_LEN,
 	    m->pm_reason);
 	bk->bk_secure = 1;
@@ -871,6 +939,7 @@ bk_hs_reply(struct backend *bk, const struct proc_msg *m)
 	bk_start_session(bk, &tx, &rx);
 	noise_cs_wipe(&tx);
 	noise_cs_wipe(&rx);
+	session_input(bk->bk_sess, m->pm_data + 64, m->pm_len - 64);
 }
 
 /* Until the backend's EOF (or the registration timer): then idle. */
@@ -1108,9 +1177,20 @@ worker_chan(int fd, uint32_t events, void *arg)
 				explicit_bzero(&m, sizeof(m));
 				break;
 			}
-			if (w.bk->bk_state != BK_HANDSHAKE_WAIT)
+			if (w.bk->bk_state != BK_HANDSHAKE_WAIT &&
+			    w.bk->bk_state != BK_HANDSHAKE_KEYS)
 				fatalx("handshake answer out of turn");
 			bk_hs_reply(w.bk, &m);
+			explicit_bzero(&m, sizeof(m));
+			break;
+		case PROC_HS_KEYS:
+			if (w.bk == NULL) {
+				explicit_bzero(&m, sizeof(m));
+				break;
+			}
+			if (w.bk->bk_state != BK_HANDSHAKE_KEYS)
+				fatalx("session keys out of turn");
+			bk_hs_keys(w.bk, &m);
 			explicit_bzero(&m, sizeof(m));
 			break;
 		case PROC_REVOKE:

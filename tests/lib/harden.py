@@ -27,6 +27,12 @@ could not, 64 on bad usage.
   harden.py scribble PID ADDR
       Write the 32-bit value 1 (a live pid: init) at ADDR (hex) of PID's
       memory, as a worker that writes its shared memory could.
+  harden.py replay PID M1FILE [--ik] [--record] --addr ADDR [--name N]
+      As the worker PID (stopped by the caller), send the master a
+      recorded message 1 (M1FILE: preamble, length, message 1), then a
+      made-up first record (--record), then a port request; prints
+      "hs_rep=FLAGS [keys=0|1] port_ok=0|1".
+
   harden.py find PID HEX
       Count the occurrences of the bytes HEX in PID's private writable
       memory (heap, data, stack); prints "found=N".
@@ -46,8 +52,10 @@ import struct
 import sys
 import time
 
-PROC_MSG_SIZE = 532
+PROC_MSG_SIZE = 948
+PROC_PORT_OK, PROC_HS_REP, PROC_HS_KEYS = 2, 6, 8
 PROC_PORT_REQ, PROC_REGISTERED, PROC_IDLE = 32, 33, 34
+PROC_HS_REQ, PROC_HS_REC = 35, 36
 SYS_PIDFD_GETFD = 438
 
 
@@ -56,7 +64,7 @@ def msg(typ, slot=0, port=0, flags=0, name=b"", addr=b"", reason=b"",
     m = (struct.pack("<IIII", typ, slot, port, flags) +
          name.ljust(64, b"\0")[:64] + addr.ljust(64, b"\0")[:64] +
          reason.ljust(128, b"\0")[:128] + struct.pack("<I", len(data)) +
-         data.ljust(256, b"\0")[:256])
+         data.ljust(672, b"\0")[:672])
     assert len(m) == PROC_MSG_SIZE
     return m[:int(os.environ.get("HARDEN_PROC_MSG_SIZE", PROC_MSG_SIZE))]
 
@@ -241,6 +249,42 @@ def find(a):
     return 0
 
 
+def replay(a):
+    """A compromised worker (its channel stolen, the worker stopped) sends
+    the master a recorded message 1 and then what a worker would send
+    next.  Prints what the master answered."""
+    with open(a.m1, "rb") as f:
+        m1 = f.read()[10:]          # past the preamble and the length
+    s = steal(a.pid)
+    s.settimeout(5)
+    got = []
+    s.send(msg(PROC_HS_REQ, flags=1 if a.ik else 2, data=m1))
+
+    def answer():
+        try:
+            b = s.recv(PROC_MSG_SIZE)
+        except OSError:
+            return None
+        if len(b) < 16:
+            return None             # EOF: the master killed the worker
+        typ, _, _, flags = struct.unpack("<IIII", b[:16])
+        (ln,) = struct.unpack("<I", b[272:276])
+        return typ, flags, ln
+    r = answer()
+    got.append("hs_rep=%s" % (r[1] if r and r[0] == PROC_HS_REP else "none"))
+    # Claim the session: with a first record made up, then without one.
+    if a.record:
+        s.send(msg(PROC_HS_REC, data=os.urandom(80)))
+        r = answer()
+        got.append("keys=%d" % (r is not None and r[0] == PROC_HS_KEYS))
+    s.send(msg(PROC_PORT_REQ, name=a.name.encode(), addr=a.addr.encode()))
+    r = answer()
+    got.append("port_ok=%d" % (r is not None and r[0] == PROC_PORT_OK))
+    print(" ".join(got), flush=True)
+    s.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(usage=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -271,9 +315,16 @@ def main():
     fi = sub.add_parser("find")
     fi.add_argument("pid", type=int)
     fi.add_argument("hex")
+    r = sub.add_parser("replay")
+    r.add_argument("pid", type=int)
+    r.add_argument("m1")
+    r.add_argument("--ik", action="store_true")
+    r.add_argument("--record", action="store_true")
+    r.add_argument("--name", default="")
+    r.add_argument("--addr", required=True)
     a = ap.parse_args()
     return {"forge": forge, "silent": silent, "flood": flood, "maps": maps,
-            "scribble": scribble, "find": find}[a.cmd](a)
+            "scribble": scribble, "find": find, "replay": replay}[a.cmd](a)
 
 
 if __name__ == "__main__":
