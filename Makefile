@@ -17,7 +17,7 @@ INTEROP	?= ../shared/interop
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench $(BIN)/relaykey
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
-	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
+	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys $(BIN)/test_proxy
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
 	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
 # Test tools: the differential tests' driver, the crypto benchmark and,
@@ -26,8 +26,8 @@ CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
 TOOLS	 = $(BIN)/cryptodrv $(BIN)/cryptobench $(CTCHECK)
 
 CORE	 = mux session conn ev net log
-RELAY_O	 = relay master worker proc stats hello auth sandbox $(CORE)
-BACKEND	 = backend hello auth $(CORE)
+RELAY_O	 = relay master worker proc stats hello auth sandbox proxy $(CORE)
+BACKEND	 = backend hello auth proxy $(CORE)
 CRYPTO	 = crypto x25519 chacha blake2s
 KEYS	 = keys auth hello $(CRYPTO)
 
@@ -66,6 +66,8 @@ $(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
 $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_proxy: $(OBJ)/test_proxy.o $(OBJ)/proxy.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -134,11 +136,11 @@ asan:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
 	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
-	    bin/asan/test_keys
+	    bin/asan/test_keys bin/asan/test_proxy
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
 	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
-	    bin/asan/test_keys
+	    bin/asan/test_keys bin/asan/test_proxy
 
 # The code under test gets coverage instrumentation; the harness (its
 # checking model) only the sanitizers, so its loops do not slow the search.

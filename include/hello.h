@@ -7,8 +7,11 @@
  *
  * Keys: name (1..63 of [A-Za-z0-9._-]), port (1..65535), and the proof of
  * the shared secret: ts (unix seconds), nonce (32 lowercase hex), mac (64
- * lowercase hex, see auth.h).  Unknown keys are ignored so that newer
- * backends can talk to older relays.
+ * lowercase hex, see auth.h), and addr=1: send the client's address on
+ * every tunnel stream (a PROXY v2 header, proxy.h; the relay confirms with
+ * " addr=1" after the tunnel address).  Unknown keys, and values of addr
+ * other than 1, are ignored so that newer backends can talk to older
+ * relays.
  */
 #ifndef RELAY_HELLO_H
 #define RELAY_HELLO_H
@@ -26,6 +29,7 @@ struct hello {
 	uint64_t	 h_ts;
 	char		 h_nonce[33];
 	char		 h_mac[65];
+	int		 h_addr;	/* addr=1: client addresses */
 };
 
 /*
