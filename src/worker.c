@@ -327,8 +327,8 @@ bk_rate_count(struct backend *bk)
  * on a Data frame whose payload is a PROXY v2 header, the client and the
  * address it reached (docs/PROTOCOL.md): it is queued with the SYN, ahead
  * of any byte of the client's, within the initial window.  A client whose
- * address is gone already (it reset) gets no stream.  The text of the
- * address, for the log and the stats, goes to a.
+ * address is gone already (it reset) gets no stream (NULL, *why NULL).
+ * The text of the address, for the log and the stats, goes to a.
  */
 static struct mux_stream *
 client_stream_open(struct backend *bk, int cfd, char *a, size_t alen,
@@ -349,8 +349,11 @@ client_stream_open(struct backend *bk, int cfd, char *a, size_t alen,
 	    proxy_addr_set(&pa, (struct sockaddr *)&src,
 	    (struct sockaddr *)&dst) == -1 ||
 	    (n = proxy_v2_build(&pa, hdr, sizeof(hdr))) == -1) {
+		/* Not the relay's trouble: the client left on its own. */
+		log_info("client on tunnel port %u reset before its address "
+		    "could be read; dropped", bk->bk_port);
 		snprintf(a, alen, "?");
-		*why = "its address is gone (it reset)";
+		*why = NULL;
 		return NULL;
 	}
 	net_addr_str((struct sockaddr *)&src, a, alen);
@@ -431,8 +434,9 @@ tunnel_accept(int fd, uint32_t events, void *arg)
 			if (a[0] == '\0')
 				net_peer_str(cfd, a, sizeof(a));
 			close(cfd);
-			log_warnx("client %s refused: cannot open a stream: %s",
-			    a, why);
+			if (why != NULL)
+				log_warnx("client %s refused: cannot open a "
+				    "stream: %s", a, why);
 			continue;
 		}
 		if ((c = conn_new(&bk->bk_clients, bk->bk_sess, cfd, st,
