@@ -258,7 +258,7 @@ curl_from() {
 	python3 "$TOOL" target "$tport" record --dir "$d" >"$d/out" 2>&1 3>&- &
 	track $!
 	wait_until 10 grep -q listening "$d/out"
-	EXPOSE_NAME=x2 start_backend x2 "$BIN/relayexpose" --proxy-protocol v2 \
+	EXPOSE_NAME=x2 start_backend x2 "$BIN/relayexpose" -v --proxy-protocol v2 \
 	    127.0.0.1 "$RELAY_PORT" "127.0.0.1:$tport"
 	sport=$(free_port_on 127.0.0.5)
 	client a 127.0.0.1 "$TUNNEL_PORT" --src 127.0.0.5 --sport "$sport" \
@@ -268,6 +268,9 @@ curl_from() {
 	run python3 "$TOOL" ppv2 "$(cat "$d/conn.1")"
 	echo "$output"
 	[ "$output" = "cmd=PROXY fam=TCP4 src=127.0.0.5:$sport dst=127.0.0.1:$TUNNEL_PORT len=28 rest=$(hex "payload two")" ]
+	# The header is relayexpose's, not the client's: not counted as its bytes.
+	wait_until 5 grep -q "stream to 127.0.0.1:$tport closed: 3 bytes in, 11 out" \
+	    "$BATS_TEST_TMPDIR/x2.err"
 	EXPOSE_NAME=x1 start_backend x1 "$BIN/relayexpose" --proxy-protocol v1 \
 	    127.0.0.1 "$RELAY_PORT" "127.0.0.1:$tport"
 	sport=$(free_port_on 127.0.0.5)
