@@ -323,7 +323,7 @@ curl_from() {
 	    127.0.0.1 "$RELAY_PORT" "127.0.0.1:$tport"
 	local i
 	for i in 1 2 3; do
-		run python3 "$PY" expect-close 127.0.0.1 "$TUNNEL_PORT" --timeout 5
+		run python3 "$TOOL" closed 127.0.0.1 "$TUNNEL_PORT" --timeout 5
 		echo "$output"
 		[ "$status" -eq 0 ]
 		wait_until 5 grep -qx "$i" "$d/rejected"

@@ -14,6 +14,10 @@
       if asked), read the answer (--expect, by default the echo of TEXT),
       write the local "ADDR:PORT" (IPv6 "[ADDR]:PORT") to FILE, then wait
       until the peer closes or T s have passed.
+  addrtool.py closed HOST PORT [--timeout T]
+      connect, send nothing, and expect the other side to close (EOF or
+      reset, even one that beats connect() back) within T s; prints
+      "closed eof|reset".
   addrtool.py rst HOST PORT --count N
       N connections, each closed with a reset (SO_LINGER 0) right after
       connect, before the relay can read its address.
@@ -110,6 +114,23 @@ def client(a):
     return 0
 
 
+def closed(a):
+    s = socket.socket()
+    s.settimeout(a.timeout)
+    try:
+        s.connect((a.host, a.port))
+        b = s.recv(65536)
+        while b:
+            b = s.recv(65536)
+        print("closed eof")
+    except ConnectionResetError:
+        print("closed reset")
+    except socket.timeout:
+        print("still open after %g s" % a.timeout)
+        return 1
+    return 0
+
+
 def rst(a):
     for _ in range(a.count):
         s = socket.socket()
@@ -182,9 +203,9 @@ def main():
     a = ap.parse_args()
     if a.mode == "ppv2" and len(a.args) == 1:
         return ppv2(a.args[0])
-    if a.mode in ("client", "rst") and len(a.args) == 2:
+    if a.mode in ("client", "rst", "closed") and len(a.args) == 2:
         a.host, a.port = a.args[0], int(a.args[1])
-        return client(a) if a.mode == "client" else rst(a)
+        return {"client": client, "rst": rst, "closed": closed}[a.mode](a)
     if a.mode == "target" and len(a.args) == 2:
         a.port, a.mode = int(a.args[0]), a.args[1]
         target(a)
