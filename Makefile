@@ -19,7 +19,7 @@ PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
 	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys $(BIN)/test_proxy
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc $(BIN)/fuzz_auth \
-	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
+	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys $(BIN)/fuzz_proxy
 # Test tools: the differential tests' driver, the crypto benchmark and,
 # where valgrind's header is installed, the constant-time check.
 CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
@@ -157,6 +157,11 @@ $(BIN)/fuzz_hello: tests/fuzz/fuzz_hello.c src/hello.c include/hello.h
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_hello.h.o tests/fuzz/fuzz_hello.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_hello.t.o src/hello.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_hello.h.o $(BIN)/fuzz_hello.t.o
+$(BIN)/fuzz_proxy: tests/fuzz/fuzz_proxy.c src/proxy.c include/proxy.h
+	@mkdir -p $(BIN)
+	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proxy.h.o tests/fuzz/fuzz_proxy.c
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proxy.t.o src/proxy.c
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proxy.h.o $(BIN)/fuzz_proxy.t.o
 $(BIN)/fuzz_auth: tests/fuzz/fuzz_auth.c src/auth.c include/auth.h
 	@mkdir -p $(BIN)
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_auth.h.o tests/fuzz/fuzz_auth.c
