@@ -21,17 +21,17 @@ INTEROP	?= ../shared/interop
 PROGS	 = $(BIN)/relay $(BIN)/echoserver $(BIN)/relayexpose $(BIN)/relaystat \
 	   $(BIN)/relaybench $(BIN)/relaykey
 TESTS	 = $(BIN)/test_mux $(BIN)/test_stats $(BIN)/test_proto $(BIN)/test_auth \
-	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys
+	   $(BIN)/test_crypto $(BIN)/test_noise $(BIN)/test_keys $(BIN)/test_proxy
 FUZZERS	 = $(BIN)/fuzz_mux $(BIN)/fuzz_hello $(BIN)/fuzz_proc \
-	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys
+	   $(BIN)/fuzz_noise $(BIN)/fuzz_keys $(BIN)/fuzz_proxy
 # Test tools: the differential tests' driver, the crypto benchmark and,
 # where valgrind's header is installed, the constant-time check.
 CTCHECK	 = $(if $(wildcard /usr/include/valgrind/memcheck.h),$(BIN)/ctcheck)
 TOOLS	 = $(BIN)/cryptodrv $(BIN)/cryptobench $(CTCHECK)
 
 CORE	 = mux session conn ev net log hs noise keys $(CRYPTO)
-RELAY_O	 = relay master worker proc stats hello auth sandbox $(CORE)
-BACKEND	 = backend hello auth $(CORE)
+RELAY_O	 = relay master worker proc stats hello auth sandbox proxy $(CORE)
+BACKEND	 = backend hello auth proxy $(CORE)
 CRYPTO	 = crypto x25519 chacha blake2s
 KEYS	 = keys auth hello $(CRYPTO)
 
@@ -71,6 +71,8 @@ $(BIN)/test_mux: $(OBJ)/test_mux.o $(OBJ)/mux.o
 $(BIN)/test_stats: $(OBJ)/test_stats.o $(OBJ)/stats.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_proto: $(OBJ)/test_proto.o $(OBJ)/hello.o $(OBJ)/proc.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/test_proxy: $(OBJ)/test_proxy.o $(OBJ)/proxy.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/test_auth: $(OBJ)/test_auth.o $(OBJ)/auth.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -139,11 +141,11 @@ asan:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
 	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
-	    bin/asan/test_keys
+	    bin/asan/test_keys bin/asan/test_proxy
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh --unit-only \
 	    bin/asan/test_mux bin/asan/test_stats bin/asan/test_proto \
 	    bin/asan/test_auth bin/asan/test_crypto bin/asan/test_noise \
-	    bin/asan/test_keys
+	    bin/asan/test_keys bin/asan/test_proxy
 
 # The code under test gets coverage instrumentation; the harness (its
 # checking model) only the sanitizers, so its loops do not slow the search.
@@ -160,6 +162,11 @@ $(BIN)/fuzz_hello: tests/fuzz/fuzz_hello.c src/hello.c include/hello.h
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_hello.h.o tests/fuzz/fuzz_hello.c
 	clang $(FUZZCOV) -c -o $(BIN)/fuzz_hello.t.o src/hello.c
 	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_hello.h.o $(BIN)/fuzz_hello.t.o
+$(BIN)/fuzz_proxy: tests/fuzz/fuzz_proxy.c src/proxy.c include/proxy.h
+	@mkdir -p $(BIN)
+	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proxy.h.o tests/fuzz/fuzz_proxy.c
+	clang $(FUZZCOV) -c -o $(BIN)/fuzz_proxy.t.o src/proxy.c
+	clang $(FUZZLINK) -o $@ $(BIN)/fuzz_proxy.h.o $(BIN)/fuzz_proxy.t.o
 $(BIN)/fuzz_proc: tests/fuzz/fuzz_proc.c src/proc.c src/hello.c include/proc.h
 	@mkdir -p $(BIN)
 	clang $(FUZZFLAGS) -c -o $(BIN)/fuzz_proc.h.o tests/fuzz/fuzz_proc.c

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "mux.h"
+#include "proxy.h"
 
 /* How long connections may take to deliver what they hold at the end. */
 #define BACKEND_DRAIN_MS	10000
@@ -38,9 +39,19 @@ struct backend_config {
 	int		 has_key;
 	uint8_t		 relay_pub[32];
 	int		 has_relay_key;
+	/*
+	 * The program's own options (optional): getopt_long entries (their
+	 * values >= BOPT_PROGRAM), a handler that returns 1 when it took the
+	 * option and -1 on a bad value (message printed), and their help.
+	 */
+	const struct option	*prog_opts;
+	int		(*prog_opt)(int ch, const char *arg);
+	const char	*prog_help;
 };
 
+struct option;
 struct session;
+struct endpoint;
 
 /*
  * What the program does with the relay's streams.  Each stream gets an
@@ -48,9 +59,17 @@ struct session;
  */
 struct backend_app {
 	void			*ba_arg;
-	/* The relay opened a stream (a client): attach an endpoint or reset. */
-	void			(*ba_opened)(void *arg, struct session *,
-				    struct mux_stream *);
+	/*
+	 * The relay opened a stream (a client): attach an endpoint and
+	 * return it, or reset the stream and return NULL.  client is who the
+	 * client is and the address it reached (the relay's PROXY v2 header,
+	 * already taken off the stream), or NULL when the relay does not
+	 * send addresses (an older relay).  The client's first bytes go to
+	 * the endpoint returned.
+	 */
+	struct endpoint		*(*ba_opened)(void *arg, struct session *,
+				    struct mux_stream *,
+				    const struct proxy_addr *client);
 	/* Before each sleep: free what finished (optional). */
 	void			(*ba_idle)(void *arg);
 	/*
@@ -89,6 +108,7 @@ enum {
 	BOPT_KEEPALIVE, BOPT_CONNECT_TIMEOUT, BOPT_WINDOW, BOPT_BUFFER,
 	BOPT_SECRET, BOPT_WINDOW_MAX, BOPT_WINDOW_BUDGET, BOPT_KEY,
 	BOPT_RELAY_KEY,
+	BOPT_PROGRAM = 2000,	/* the program's own options from here */
 };
 #define BACKEND_LONGOPTS \
 	{ "name",		required_argument, NULL, BOPT_NAME }, \

@@ -88,6 +88,8 @@ struct conn {
 	uint64_t		 c_orphan_at;	/* ... at this time (ms) */
 	uint8_t			*c_buf;		/* stream -> socket, unwritten */
 	size_t			 c_off, c_len, c_cap;
+	size_t			 c_pre;		/* of c_len: our preface, not
+						   the stream's bytes */
 	uint64_t		 c_since;	/* ms, monotonic */
 	uint64_t		 c_in;		/* socket -> stream */
 	uint64_t		 c_out;		/* stream -> socket */
@@ -106,6 +108,12 @@ struct conn {
  */
 struct conn	*conn_new(struct conn_set *, struct session *, int fd,
 		    struct mux_stream *, unsigned connect_ms);
+/*
+ * Bytes of our own for the socket ahead of any from the stream (a PROXY
+ * header): not counted as the stream's, nor in its window.  Only before
+ * the stream's first byte; 0 or -1 (out of memory, or too late).
+ */
+int		 conn_preface(struct conn *, const uint8_t *, size_t);
 /* Non-zero when the connection ended in failure (connect, I/O, reset). */
 int		 conn_failed(const struct conn *);
 /* Reset every connection of the set (a drain that ran out of time). */

@@ -5,10 +5,12 @@
  *
  *	relay-hello 1[ key=value]...\n
  *
- * Keys: name (1..63 of [A-Za-z0-9._-]) and port (1..65535).  Unknown keys
- * are ignored so that newer backends can talk to older relays, and so that
- * the ts, nonce and mac of older backends (their proof of the secret,
- * before encrypted sessions) are too.
+ * Keys: name (1..63 of [A-Za-z0-9._-]), port (1..65535), and addr=1: send
+ * the client's address on every tunnel stream (a PROXY v2 header, proxy.h;
+ * the relay confirms with " addr=1" after the tunnel address).  Unknown
+ * keys, and values of addr other than 1, are ignored so that newer backends
+ * can talk to older relays, and so that the ts, nonce and mac of older
+ * backends (their proof of the secret, before encrypted sessions) are too.
  */
 #ifndef RELAY_HELLO_H
 #define RELAY_HELLO_H
@@ -22,6 +24,7 @@
 struct hello {
 	char		 h_name[64];
 	unsigned	 h_port;	/* 0 = any */
+	int		 h_addr;	/* addr=1: client addresses */
 };
 
 /*

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mux.h"
 #include "net.h"
+#include "proxy.h"
 #include "relay.h"
 
 #define REPLY_MAX		512
@@ -50,6 +51,7 @@ static struct {
 	struct ev_timer			 wait_timer;
 	int				*was_registered;
 	int				 goaway;	/* relay sent GoAway(0) */
+	int				 client_addr;	/* the relay said addr=1 */
 } b;
 
 const char backend_options_help[] =
@@ -202,19 +204,30 @@ int
 backend_args(struct backend_config *c, int argc, char *argv[],
     const char *extra, const char *about, char **extra_arg)
 {
-	static const struct option longopts[] = {
+	static const struct option common[] = {
 		BACKEND_LONGOPTS,
 		{ "verbose",	no_argument,	NULL, 'v' },
 		{ "quiet",	no_argument,	NULL, 'q' },
 		{ "help",	no_argument,	NULL, 'h' },
 		{ "version",	no_argument,	NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
 	};
-	int	 ch, rv, nargs = extra ? 3 : 2, level = LOG_LVL_INFO;
+	struct option	 longopts[sizeof(common) / sizeof(common[0]) + 9];
+	size_t		 nopt = sizeof(common) / sizeof(common[0]), i;
+	int		 ch, rv, nargs = extra ? 3 : 2, level = LOG_LVL_INFO;
 
+	memcpy(longopts, common, sizeof(common));
+	for (i = 0; c->prog_opts != NULL && c->prog_opts[i].name != NULL; i++) {
+		if (nopt + 1 >= sizeof(longopts) / sizeof(longopts[0]))
+			fatalx("too many options");
+		longopts[nopt++] = c->prog_opts[i];
+	}
+	memset(&longopts[nopt], 0, sizeof(longopts[nopt]));
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":vqhV", longopts, NULL)) != -1) {
-		if ((rv = backend_option(c, ch, optarg)) == 1)
+		if ((rv = backend_option(c, ch, optarg)) == 0 &&
+		    ch >= BOPT_PROGRAM && c->prog_opt != NULL)
+			rv = c->prog_opt(ch, optarg);
+		if (rv == 1)
 			continue;
 		if (rv == -1) {
 			backend_usage_line(c, extra);
@@ -230,13 +243,14 @@ backend_args(struct backend_config *c, int argc, char *argv[],
 			break;
 		case 'h':
 			printf("usage: %s [OPTIONS] RELAYHOST RELAYPORT%s%s\n\n"
-			    "%s\nOptions:\n%s"
+			    "%s\nOptions:\n%s%s"
 			    "  -v, --verbose              log more (debug)\n"
 			    "  -q, --quiet                log warnings only\n"
 			    "  -h, --help                 this help\n"
 			    "  -V, --version              print the version\n",
 			    c->progname, extra ? " " : "", extra ? extra : "",
-			    about, backend_options_help);
+			    about, c->prog_help ? c->prog_help : "",
+			    backend_options_help);
 			return EX_OK_;
 		case 'V':
 			printf("%s %s\n", c->progname, RELAY_VERSION);
@@ -300,6 +314,29 @@ session_end(enum bend end, const char *why)
 	}
 }
 
+/*
+ * What follows the tunnel address in the relay's answer: " KEY=VALUE"
+ * words of its extensions.  addr=1 says that every stream opens with the
+ * client's address; a relay that does not know the key says nothing, and
+ * then no stream has a header.
+ */
+static void
+reply_keys(char *p)
+{
+	char	*sp, *k;
+
+	b.client_addr = 0;
+	if ((sp = strchr(p, ' ')) != NULL) {
+		*sp++ = '\0';
+		while ((k = strsep(&sp, " ")) != NULL)
+			if (strcmp(k, "addr=1") == 0)
+				b.client_addr = 1;
+	}
+	if (!b.client_addr)
+		log_info("the relay sends no client addresses (it predates "
+		    "them)");
+}
+
 static void
 registered(void)
 {
@@ -322,6 +359,7 @@ registered(void)
 		session_finish(b.sess, b.why);
 		return;
 	}
+	reply_keys(p);
 	printf("%s\n", p);
 	fflush(stdout);
 	log_info("registered with relay %s port %u: tunnel %s",
@@ -386,17 +424,149 @@ static const struct endpoint_ops reg_ops = {
 	.closed = reg_closed,
 };
 
+/* ---- client addresses ---- */
+
+/*
+ * A stream of a relay that said addr=1, until its header is read.  The
+ * header is the payload of the Data frame that carried the SYN, so it is
+ * all there once that frame is: a stream never waits for more.  Anything
+ * else is the relay's mistake (or a stranger's): the stream is reset with
+ * a warning, and the program never sees it or a byte of it.
+ */
+struct addr_wait {
+	struct endpoint		 aw_ep;		/* first: the stream's udata */
+	uint8_t			 aw_buf[PROXY_V2_MAX];
+	size_t			 aw_len;
+	size_t			 aw_want;	/* the header's length so far */
+	uint32_t		 aw_syn_left;	/* of the SYN frame's payload */
+};
+
+/* Let go of the stream without a word: someone else takes it, or ends it. */
+static void
+addr_wait_free(struct addr_wait *aw)
+{
+	struct mux_stream	*st = aw->aw_ep.ep_stream;
+
+	if (st != NULL) {
+		aw->aw_ep.ep_stream = NULL;
+		mux_stream_set_udata(st, NULL);
+	}
+	endpoint_detach(&aw->aw_ep);
+	free(aw);
+}
+
+static void
+addr_reject(struct addr_wait *aw, const char *why)
+{
+	struct mux_stream	*st = aw->aw_ep.ep_stream;
+
+	log_warnx("stream %u: bad client address header from the relay: %s; "
+	    "reset", mux_stream_id(st), why);
+	addr_wait_free(aw);
+	mux_stream_reset(st);
+}
+
+static void
+addr_data(struct endpoint *ep, const uint8_t *p, size_t len)
+{
+	struct addr_wait	*aw = (struct addr_wait *)ep;
+	struct mux_stream	*st = ep->ep_stream;
+	struct session		*sess = ep->ep_sess;
+	struct proxy_addr	 pa;
+	struct endpoint		*app;
+	const char		*why;
+	size_t			 k;
+	int			 rv = 0;
+
+	while (len > 0 && rv == 0) {
+		/* Never more than the header: what follows is the client's. */
+		k = aw->aw_want - aw->aw_len;
+		if (k > len)
+			k = len;
+		if (k > aw->aw_syn_left)
+			k = aw->aw_syn_left;
+		memcpy(aw->aw_buf + aw->aw_len, p, k);
+		aw->aw_len += k;
+		aw->aw_syn_left -= k;
+		p += k;
+		len -= k;
+		mux_stream_consumed(st, k);
+		if ((rv = proxy_v2_parse(aw->aw_buf, aw->aw_len, &aw->aw_want,
+		    &pa, &why)) == -1) {
+			addr_reject(aw, why);
+			return;
+		}
+		if (rv == 0 && aw->aw_syn_left == 0) {
+			addr_reject(aw, "header longer than the frame that "
+			    "opened the stream");
+			return;
+		}
+	}
+	if (rv == 0)
+		return;
+	addr_wait_free(aw);
+	app = b.app->ba_opened(b.app->ba_arg, sess, st, &pa);
+	if (app != NULL && len > 0)
+		app->ep_ops->data(app, p, len);
+}
+
+static void
+addr_fin(struct endpoint *ep)
+{
+	addr_reject((struct addr_wait *)ep, "the stream ended before its "
+	    "header");
+}
+
+static void
+addr_cut(struct endpoint *ep, const char *why, int cut)
+{
+	(void)why;
+	(void)cut;
+	addr_wait_free((struct addr_wait *)ep);
+}
+
+static void
+addr_closed(struct endpoint *ep)
+{
+	addr_wait_free((struct addr_wait *)ep);
+}
+
+static const struct endpoint_ops addr_ops = {
+	.data = addr_data,
+	.fin = addr_fin,
+	.cut = addr_cut,
+	.closed = addr_closed,
+};
+
 static void
 h_opened(void *arg, struct mux_stream *st, int syn_type, uint32_t syn_len)
 {
+	struct addr_wait	*aw;
+
 	(void)arg;
-	(void)syn_type;
-	(void)syn_len;
 	if (b.state != BS_SERVING || b.app->ba_opened == NULL) {
 		mux_stream_reset(st);
 		return;
 	}
-	b.app->ba_opened(b.app->ba_arg, b.sess, st);
+	if (!b.client_addr) {
+		(void)b.app->ba_opened(b.app->ba_arg, b.sess, st, NULL);
+		return;
+	}
+	if (syn_type != MUX_T_DATA || syn_len < PROXY_V2_LEN4) {
+		log_warnx("stream %u: bad client address header from the "
+		    "relay: none on the frame that opened it; reset",
+		    mux_stream_id(st));
+		mux_stream_reset(st);
+		return;
+	}
+	if ((aw = calloc(1, sizeof(*aw))) == NULL) {
+		log_warn("stream %u", mux_stream_id(st));
+		mux_stream_reset(st);
+		return;
+	}
+	aw->aw_want = PROXY_V2_HDR_LEN;
+	aw->aw_syn_left = syn_len;
+	endpoint_attach(&aw->aw_ep, &addr_ops, b.sess, st);
 }
 
 static void
@@ -567,6 +737,7 @@ session_once(int *was_registered)
 	memset(&h, 0, sizeof(h));
 	snprintf(h.h_name, sizeof(h.h_name), "%s", cfg->name);
 	h.h_port = cfg->port;
+	h.h_addr = 1;	/* who the clients are, on every stream */
 	if ((n = hello_build(&h, hello, sizeof(hello))) == -1)
 		fatalx("hello too long");
 	if ((st = mux_open_data(b.sess->s_mux, (uint8_t *)hello, n, ev_now(),

@@ -110,7 +110,7 @@ conn_close(struct conn *c, int rst)
 	}
 	free(c->c_buf);
 	c->c_buf = NULL;
-	c->c_off = c->c_len = c->c_cap = 0;
+	c->c_off = c->c_len = c->c_cap = c->c_pre = 0;
 	c->c_ep.ep_held = 0;
 	c->c_state = CONN_CLOSED;
 	c->c_reap_next = c->c_set->cs_reap;
@@ -169,12 +169,20 @@ static void
 conn_write(struct conn *c)
 {
 	ssize_t	 n;
+	size_t	 pre;
 
 	while (c->c_len > 0) {
 		n = write(c->c_fd, c->c_buf + c->c_off, c->c_len);
 		if (n > 0) {
 			c->c_off += n;
 			c->c_len -= n;
+			if (c->c_pre > 0) {
+				/* Ours: the stream neither sent nor counts it. */
+				pre = (size_t)n < c->c_pre ? (size_t)n : c->c_pre;
+				c->c_pre -= pre;
+				if ((n -= pre) == 0)
+					continue;
+			}
 			endpoint_held(&c->c_ep, -(long)n);
 			conn_sent(c, n);
 			continue;
@@ -603,6 +611,18 @@ conn_new(struct conn_set *cs, struct session *sess, int fd,
 	cs->cs_all = c;
 	cs->cs_count++;
 	return c;
+}
+
+int
+conn_preface(struct conn *c, const uint8_t *p, size_t len)
+{
+	if (c->c_state == CONN_CLOSED || c->c_len != 0 || c->c_out != 0)
+		return -1;
+	if (conn_keep(c, p, len) == -1)
+		return -1;
+	c->c_pre = len;
+	conn_interest(c);
+	return 0;
 }
 
 int

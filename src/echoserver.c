@@ -136,19 +136,31 @@ static const struct endpoint_ops echo_ops = {
 	.closed = e_closed,
 };
 
-static void
-e_opened(void *arg, struct session *sess, struct mux_stream *st)
+static struct endpoint *
+e_opened(void *arg, struct session *sess, struct mux_stream *st,
+    const struct proxy_addr *client)
 {
 	struct echo	*e;
+	char		 src[NET_ADDRSTRLEN], dst[NET_ADDRSTRLEN];
 
 	(void)arg;
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		log_warn("echo");
 		mux_stream_reset(st);
-		return;
+		return NULL;
 	}
 	endpoint_attach(&e->e_ep, &echo_ops, sess, st);
 	mux_stream_accept(st);
+	if (client != NULL) {
+		net_addr_str((const struct sockaddr *)&client->pa_src, src,
+		    sizeof(src));
+		net_addr_str((const struct sockaddr *)&client->pa_dst, dst,
+		    sizeof(dst));
+		log_debug("stream %u: client %s to %s", mux_stream_id(st),
+		    src, dst);
+	} else
+		log_debug("stream %u: client unknown", mux_stream_id(st));
+	return &e->e_ep;
 }
 
 static void

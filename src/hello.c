@@ -60,6 +60,9 @@ hello_field(struct hello *h, const char *k, size_t klen, const char *v,
 			return -1;
 		}
 		h->h_port = p;
+	} else if (klen == 4 && memcmp(k, "addr", 4) == 0) {
+		/* Another version of the header is one we do not know. */
+		h->h_addr = vlen == 1 && buf[0] == '1';
 	}
 	return 0;
 }
@@ -114,11 +117,12 @@ hello_build(const struct hello *h, char *buf, size_t len)
 {
 	int	 n;
 	char	 port[24] = "";
+	const char *addr = h->h_addr ? " addr=1" : "";
 
 	if (h->h_port)
 		snprintf(port, sizeof(port), " port=%u", h->h_port);
-	n = snprintf(buf, len, "%s%s%s%s\n", HELLO_MAGIC,
-	    h->h_name[0] ? " name=" : "", h->h_name, port);
+	n = snprintf(buf, len, "%s%s%s%s%s\n", HELLO_MAGIC,
+	    h->h_name[0] ? " name=" : "", h->h_name, port, addr);
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	return n;

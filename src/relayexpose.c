@@ -4,6 +4,7 @@
  * be reached through the relay without being changed.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "mux.h"
 #include "net.h"
+#include "proxy.h"
 #include "relay.h"
 #include "session.h"
 
@@ -23,6 +25,58 @@ static struct conn_set		 targets;
 static struct sockaddr_storage	 target_addr;
 static socklen_t		 target_len;
 static char			 target_str[300];
+static int			 proxy_version;	/* --proxy-protocol, 0 = off */
+
+enum { OPT_PROXY_PROTOCOL = BOPT_PROGRAM };
+
+static const struct option expose_opts[] = {
+	{ "proxy-protocol",	required_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const char expose_help[] =
+"      --proxy-protocol v1|v2 tell the target who each client is: a PROXY\n"
+"                             protocol header (HAProxy's, version 1 text or\n"
+"                             2 binary) before the client's bytes\n"
+"                             (default: off)\n";
+
+static int
+expose_opt(int ch, const char *arg)
+{
+	if (ch != OPT_PROXY_PROTOCOL)
+		return 0;
+	if (strcmp(arg, "v1") == 0 || strcmp(arg, "1") == 0)
+		proxy_version = 1;
+	else if (strcmp(arg, "v2") == 0 || strcmp(arg, "2") == 0)
+		proxy_version = 2;
+	else {
+		fprintf(stderr, "relayexpose: bad value for --proxy-protocol: "
+		    "'%s' (want v1 or v2)\n", arg);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * The target's PROXY header, written before the client's bytes: the
+ * client as the relay saw it, and the tunnel address it connected to.
+ * Without addresses (an older relay) the header says so (UNKNOWN, LOCAL),
+ * and the target uses the connection's own.
+ */
+static int
+target_preface(struct conn *c, const struct proxy_addr *client)
+{
+	char	 buf[PROXY_V1_MAX];
+	int	 n;
+
+	if (proxy_version == 1)
+		n = proxy_v1_build(client, buf, sizeof(buf));
+	else
+		n = proxy_v2_build(client, (uint8_t *)buf, sizeof(buf));
+	if (n == -1)
+		return -1;
+	return conn_preface(c, (const uint8_t *)buf, (size_t)n);
+}
 
 static void
 target_closed(struct conn *c)
@@ -40,23 +94,39 @@ target_closed(struct conn *c)
 		    c->c_end ? c->c_end : "closed");
 }
 
-static void
-t_opened(void *arg, struct session *sess, struct mux_stream *st)
+static struct endpoint *
+t_opened(void *arg, struct session *sess, struct mux_stream *st,
+    const struct proxy_addr *client)
 {
-	int	 fd;
+	struct conn	*c;
+	char		 src[NET_ADDRSTRLEN] = "unknown";
+	int		 fd;
 
 	(void)arg;
 	mux_stream_accept(st);
+	if (client != NULL)
+		net_addr_str((const struct sockaddr *)&client->pa_src, src,
+		    sizeof(src));
+	log_debug("stream %u: client %s to %s", mux_stream_id(st), src,
+	    target_str);
 	if ((fd = net_connect(&target_addr, target_len)) == -1) {
 		log_warn("connect to %s", target_str);
 		mux_stream_reset(st);
-		return;
+		return NULL;
 	}
-	if (conn_new(&targets, sess, fd, st, cfg.connect_timeout_ms) == NULL) {
+	if ((c = conn_new(&targets, sess, fd, st, cfg.connect_timeout_ms)) ==
+	    NULL) {
 		log_warn("stream to %s", target_str);
 		close(fd);
 		mux_stream_reset(st);
+		return NULL;
 	}
+	if (proxy_version != 0 && target_preface(c, client) == -1) {
+		log_warn("PROXY header for %s", target_str);
+		endpoint_reset(&c->c_ep, "out of memory");
+		return NULL;
+	}
+	return &c->c_ep;
 }
 
 static void
@@ -85,6 +155,9 @@ main(int argc, char *argv[])
 
 	backend_config_default(&cfg, "relayexpose");
 	cfg.reconnect = 1;
+	cfg.prog_opts = expose_opts;
+	cfg.prog_opt = expose_opt;
+	cfg.prog_help = expose_help;
 	if ((rv = backend_args(&cfg, argc, argv, "TARGETHOST:TARGETPORT",
 	    "Exposes the TCP service at TARGETHOST:TARGETPORT through the relay at\n"
 	    "RELAYHOST:RELAYPORT: prints the tunnel address HOST:PORT as the first line\n"

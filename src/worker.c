@@ -30,6 +30,7 @@
 #include "mux.h"
 #include "net.h"
 #include "proc.h"
+#include "proxy.h"
 #include "relay.h"
 #include "sandbox.h"
 #include "session.h"
@@ -101,6 +102,7 @@ struct backend {
 	/* Why registering failed, for the master to log (rate-limited). */
 	char			 bk_idle_why[PROC_REASON_MAX];
 	uint32_t		 bk_idle_flags;
+	int			 bk_client_addr; /* hello addr=1 */
 };
 
 static struct {
@@ -345,6 +347,44 @@ bk_rate_count(struct backend *bk)
 
 /* ---- clients ---- */
 
+/*
+ * The client's stream.  For a backend that asked (addr=1), the SYN rides
+ * on a Data frame whose payload is a PROXY v2 header, the client and the
+ * address it reached (docs/PROTOCOL.md): it is queued with the SYN, ahead
+ * of any byte of the client's, within the initial window.  A client whose
+ * address is gone already (it reset) gets no stream (NULL, *why NULL).
+ * The text of the address, for the log and the stats, goes to a.
+ */
+static struct mux_stream *
+client_stream_open(struct backend *bk, int cfd, char *a, size_t alen,
+    const char **why)
+{
+	struct sockaddr_storage	 src, dst;
+	socklen_t		 sl = sizeof(src), dl = sizeof(dst);
+	struct proxy_addr	 pa;
+	uint8_t			 hdr[PROXY_V2_MAX];
+	int			 n;
+
+	if (!bk->bk_client_addr) {
+		a[0] = '\0';
+		return mux_open(bk_mux(bk), ev_now(), why);
+	}
+	if (getpeername(cfd, (struct sockaddr *)&src, &sl) == -1 ||
+	    getsockname(cfd, (struct sockaddr *)&dst, &dl) == -1 ||
+	    proxy_addr_set(&pa, (struct sockaddr *)&src,
+	    (struct sockaddr *)&dst) == -1 ||
+	    (n = proxy_v2_build(&pa, hdr, sizeof(hdr))) == -1) {
+		/* Not the relay's trouble: the client left on its own. */
+		log_info("client on tunnel port %u reset before its address "
+		    "could be read; dropped", bk->bk_port);
+		snprintf(a, alen, "?");
+		*why = NULL;
+		return NULL;
+	}
+	net_addr_str((struct sockaddr *)&src, a, alen);
+	return mux_open_data(bk_mux(bk), hdr, n, ev_now(), why);
+}
+
 static void
 client_closed(struct conn *c)
 {
@@ -414,11 +454,14 @@ tunnel_accept(int fd, uint32_t events, void *arg)
 			close(cfd);
 			continue;
 		}
-		if ((st = mux_open(bk_mux(bk), ev_now(), &why)) == NULL) {
-			net_peer_str(cfd, a, sizeof(a));
+		if ((st = client_stream_open(bk, cfd, a, sizeof(a),
+		    &why)) == NULL) {
+			if (a[0] == '\0')
+				net_peer_str(cfd, a, sizeof(a));
 			close(cfd);
-			log_warnx("client %s refused: cannot open a stream: %s",
-			    a, why);
+			if (why != NULL)
+				log_warnx("client %s refused: cannot open a "
+				    "stream: %s", a, why);
 			continue;
 		}
 		if ((c = conn_new(&bk->bk_clients, bk->bk_sess, cfd, st,
@@ -428,6 +471,9 @@ tunnel_accept(int fd, uint32_t events, void *arg)
 			close(cfd);
 			continue;
 		}
+		/* The stats say what the backend was told. */
+		if (a[0] != '\0')
+			snprintf(c->c_addr, sizeof(c->c_addr), "%s", a);
 		c->c_stats = stats_client_begin(&w.cfg->stats, bk->bk_slot,
 		    bk->bk_port, c->c_addr, wall_ms());
 		log_debug("client %s on tunnel port %u: stream %u", c->c_addr,
@@ -570,6 +616,7 @@ reg_hello_line(struct backend *bk)
 		reg_refuse_auth(bk, REG_WHY_PLAIN);
 		return;
 	}
+	bk->bk_client_addr = h.h_addr;
 	reg_request_port(bk, &h);
 }
 
@@ -677,6 +724,9 @@ reg_port_ok(struct backend *bk, int fd, const struct proc_msg *m)
 	    "[%s]:%u" : "%s:%u", w.cfg->advertise, bk->bk_port);
 	if (st != NULL) {
 		mux_stream_write(st, (uint8_t *)line, n);
+		/* Our answer to addr=1: every stream opens with the header. */
+		if (bk->bk_client_addr)
+			mux_stream_write(st, (const uint8_t *)" addr=1", 7);
 		mux_stream_close(st);
 	}
 	bk->bk_state = BK_SERVING;

@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/coverage.sh [CORPUS_ROOT]
 #
-# CORPUS_ROOT holds one folder per target (mux, hello, ... keys); the
+# CORPUS_ROOT holds one folder per target (mux, hello, ... proxy); the
 # default is bin/corpus, where make fuzz keeps what it found.  Each target
 # is rebuilt with clang's source-based coverage, run once over its corpus,
 # and llvm-cov reports the lines of the code under test.
@@ -15,7 +15,7 @@ mkdir -p "$out"
 flags="-std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer"
 cov="-fprofile-instr-generate -fcoverage-mapping"
 crypto="src/crypto.c src/x25519.c src/chacha.c src/blake2s.c"
-for t in mux hello proc noise keys; do
+for t in mux hello proc noise keys proxy; do
 	[ -d "$root/$t" ] || { echo "no corpus in $root/$t" >&2; continue; }
 	# what the code under test links (only src/$t.c is reported)
 	case $t in

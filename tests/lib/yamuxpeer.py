@@ -13,6 +13,7 @@ Registration (before every mode):
   --plain        WindowUpdate with SYN, no hello (hashicorp's way)
   --syn-data     SYN on an empty Data frame, no hello (rust-yamux's way)
   --syn-junk     SYN on a Data frame whose payload is not a hello
+  --addr         ask for client addresses (hello key addr=1)
 
 Modes (streams are those the relay opens, one per tunnel client):
   register   only register, then hold the session --hold seconds (ACK
@@ -35,6 +36,10 @@ Modes (streams are those the relay opens, one per tunnel client):
              EOF; prints "goaway=CODES frames_ok=0|1"
   synflood   no registration: a hello without its newline, then --count
              SYNs; prints "closed=0|1"
+  record     ACK every stream and record what comes on it; once --streams
+             streams have ended (FIN or RST), print for each
+             "stream SID syn=TYPE synlen=N end=fin|rst data=HEX" (TYPE and
+             N of the frame that carried the SYN, data all of its payload)
 
 Options: --name N --port P --bytes N --streams K --late K --delay S
          --hold S --count N --ready FILE --go FILE --progress FILE
@@ -75,7 +80,8 @@ class Peer:
         connection to a.host:a.port_."""
         self.a = a
         if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            fam = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+            sock = socket.socket(fam, socket.SOCK_STREAM)
             if a.mode == "badframe":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.settimeout(a.timeout)
@@ -94,6 +100,7 @@ class Peer:
         self.fins = set()
         self.rsts = set()
         self.opened = []        # relay streams, in order
+        self.syn = {}           # sid -> (type, length) of its SYN frame
         self.on_open = None
         self.on_data = None
         self.t = threading.Thread(target=self.reader, daemon=True)
@@ -146,6 +153,7 @@ class Peer:
             else:
                 if fl & F_SYN and sid % 2 == 0:
                     self.opened.append(sid)
+                    self.syn[sid] = (typ, ln)
                     self.window[sid] = WINDOW
                     self.data[sid] = bytearray()
                     opened = sid
@@ -190,6 +198,8 @@ class Peer:
                 parts.append("name=" + a.name)
             if a.port:
                 parts.append("port=%d" % a.port)
+            if getattr(a, "addr", False):
+                parts.append("addr=1")
             hello = (" ".join(parts) + "\n").encode()
             self.send(frame(T_DATA, F_SYN, 1, len(hello), hello))
         self.wait(lambda: 1 in self.fins or self.closed, a.timeout)
@@ -255,6 +265,7 @@ def main():
     ap.add_argument("--plain", action="store_true")
     ap.add_argument("--syn-data", action="store_true")
     ap.add_argument("--syn-junk", action="store_true")
+    ap.add_argument("--addr", action="store_true")
     ap.add_argument("--name")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--bytes", type=int, default=WINDOW)
@@ -270,7 +281,7 @@ def main():
     ap.add_argument("--no-fin", action="store_true")
     a = ap.parse_args()
     modes = ("register", "closer", "lateack", "silent", "flood", "goaway",
-             "badframe", "synflood")
+             "badframe", "synflood", "record")
     if a.mode not in modes:
         print("yamuxpeer.py: unknown mode %s" % a.mode, file=sys.stderr)
         return 64
@@ -396,6 +407,22 @@ def main():
         p.wait(lambda: p.closed, a.timeout)
         say("goaway=%s frames_ok=%d" % (
             ",".join(str(c) for c in p.goaway) or "none", p.frames_ok))
+    elif a.mode == "record":
+        p.on_open = lambda sid: p.ack(sid)
+
+        def ended():
+            return len([s for s in p.opened if s in p.fins or
+                        s in p.rsts]) >= a.streams or p.closed
+        if not p.wait(ended, a.timeout):
+            say("timeout")
+            return 1
+        for sid in p.opened:
+            if sid not in p.fins and sid not in p.rsts:
+                continue
+            typ, ln = p.syn[sid]
+            say("stream %d syn=%d synlen=%d end=%s data=%s" % (
+                sid, typ, ln, "rst" if sid in p.rsts else "fin",
+                bytes(p.data.get(sid, b"")).hex()))
     return 0
 
 

@@ -84,6 +84,33 @@ test_hello_old_proof_ignored(void)
 	}
 }
 
+/* addr=1 asks for client addresses; other versions are not refused. */
+static void
+test_hello_addr(void)
+{
+	struct hello	 h;
+	char		 buf[HELLO_MAX];
+	const char	*why;
+	int		 n;
+
+	CHECK_EQ(hparse("relay-hello 1 name=a\n", &h, &why), 0);
+	CHECK_EQ(h.h_addr, 0);
+	CHECK_EQ(hparse("relay-hello 1 name=a addr=1\n", &h, &why), 0);
+	CHECK_EQ(h.h_addr, 1);
+	CHECK_EQ(hparse("relay-hello 1 addr=2\n", &h, &why), 0);
+	CHECK_EQ(h.h_addr, 0);
+	CHECK_EQ(hparse("relay-hello 1 addr=11\n", &h, &why), 0);
+	CHECK_EQ(h.h_addr, 0);
+	CHECK_EQ(hparse("relay-hello 1 addr=\n", &h, &why), 0);
+	CHECK_EQ(h.h_addr, 0);
+	memset(&h, 0, sizeof(h));
+	h.h_addr = 1;
+	h.h_port = 9005;
+	n = hello_build(&h, buf, sizeof(buf));
+	CHECK(n > 0);
+	CHECK(strncmp(buf, "relay-hello 1 port=9005 addr=1\n", n) == 0);
+}
+
 static void
 test_hello_rejects(void)
 {
@@ -410,6 +437,7 @@ main(void)
 	RUN(test_hello_fields);
 	RUN(test_hello_unknown_key_ignored);
 	RUN(test_hello_old_proof_ignored);
+	RUN(test_hello_addr);
 	RUN(test_hello_rejects);
 	RUN(test_hello_too_long);
 	RUN(test_hello_roundtrip);
