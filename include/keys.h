@@ -121,6 +121,10 @@ struct keys_auth *keys_auth_parse(const char *text, size_t len,
 struct keys_auth *keys_auth_load(const char *path, char *err, size_t errlen);
 void	 keys_auth_free(struct keys_auth *);
 
+/* The line that lists this name (not "*"), or NULL. */
+const struct keys_auth_name *keys_auth_name(const struct keys_auth *,
+	    const char *name);
+
 /* The entry of a public key, or NULL. */
 const struct keys_auth_entry *keys_auth_find(const struct keys_auth *,
 	    const uint8_t pub[KEYS_LEN]);

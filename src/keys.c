@@ -674,6 +674,15 @@ cmp_name_key(const void *k, const void *n)
 	return strcmp(k, ((const struct keys_auth_name *)n)->kn_name);
 }
 
+const struct keys_auth_name *
+keys_auth_name(const struct keys_auth *a, const char *name)
+{
+	if (a == NULL || a->ka_nnames == 0)
+		return NULL;
+	return bsearch(name, a->ka_names, a->ka_nnames, sizeof(*a->ka_names),
+	    cmp_name_key);
+}
+
 const struct keys_auth_entry *
 keys_auth_find(const struct keys_auth *a, const uint8_t pub[KEYS_LEN])
 {
@@ -705,9 +714,7 @@ keys_auth_permit(const struct keys_auth *a, const uint8_t pub[KEYS_LEN],
 			*why = "name not allowed for this key";
 			return 0;
 		}
-		if (a->ka_nnames > 0)
-			n = bsearch(name, a->ka_names, a->ka_nnames,
-			    sizeof(*a->ka_names), cmp_name_key);
+		n = keys_auth_name(a, name);
 		if (n != NULL ? memcmp(n->kn_key, pub, KEYS_LEN) != 0 :
 		    !e->ke_any_name) {
 			*why = "name not allowed for this key";

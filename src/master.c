@@ -580,20 +580,6 @@ master_kill_worker(struct worker *w, const char *why)
 	kill(w->w_pid, SIGKILL);
 }
 
-static int
-master_name_cmp(const void *a, const void *b)
-{
-	return strcmp(a, ((const struct keys_auth_name *)b)->kn_name);
-}
-
-/* Is this name on a line of --authorized-keys? */
-static int
-master_name_listed(const char *name)
-{
-	return bsearch(name, authkeys->ka_names, authkeys->ka_nnames,
-	    sizeof(*authkeys->ka_names), master_name_cmp) != NULL;
-}
-
 /*
  * The tunnel for a port request; a key whose line has a port range and
  * that asked for no particular port gets one in its range.
@@ -638,8 +624,8 @@ master_port_req(struct worker *w, const struct proc_msg *req)
 
 	w->w_asked = 1;
 	/* A name the authorized keys list belongs to its key alone. */
-	if (!w->w_keyed && authkeys != NULL && req->pm_name[0] != '\0' &&
-	    master_name_listed(req->pm_name)) {
+	if (!w->w_keyed && req->pm_name[0] != '\0' &&
+	    keys_auth_name(authkeys, req->pm_name) != NULL) {
 		snprintf(why, sizeof(why), "backend name '%s' belongs to a key",
 		    req->pm_name);
 		master_refuse(w, why);

@@ -36,6 +36,9 @@
 #include "session.h"
 #include "stats.h"
 
+/* What a plain session hears from a relay that takes only encrypted ones. */
+#define REG_WHY_PLAIN	"this relay takes only encrypted sessions"
+
 /* A hello begins with this; anything else on the stream is a plain client. */
 #define HELLO_PREFIX		"relay-hello "
 #define HELLO_PREFIX_LEN	(sizeof(HELLO_PREFIX) - 1)
@@ -73,7 +76,6 @@ struct backend {
 	enum bk_state		 bk_state;
 	struct session		*bk_sess;
 	int			 bk_fd;		/* until the session has it */
-	int			 bk_secure;	/* an encrypted session */
 	char			 bk_fp[KEYS_FP_LEN + 1];	/* its key's */
 	uint8_t			 bk_hs[HS_REC1_MAX];	/* message 1, the
 							   first record */
@@ -576,25 +578,11 @@ reg_refuse(struct backend *bk, const char *why)
 	reg_refuse_quiet(bk, why);
 }
 
-static void
-reg_refuse_auth(struct backend *bk, const char *why)
-{
-	snprintf(bk->bk_idle_why, sizeof(bk->bk_idle_why), "%s", why);
-	bk->bk_idle_flags = PROC_F_REFUSED | PROC_F_AUTHFAIL;
-	reg_refuse_quiet(bk, why);
-}
-
-#define REG_WHY_PLAIN	"this relay takes only encrypted sessions"
-
 /* A registration without a hello: the original relay's. */
 static void
 reg_plain(struct backend *bk)
 {
 	bk->bk_reg.r_form = REG_PLAIN;
-	if (w.cfg->encrypted_only && !bk->bk_secure) {
-		reg_refuse_auth(bk, REG_WHY_PLAIN);
-		return;
-	}
 	reg_request_port(bk, NULL);
 }
 
@@ -610,10 +598,6 @@ reg_hello_line(struct backend *bk)
 		return;
 	if (hello_parse(r->r_hello, nl - r->r_hello + 1, &h, &why) == -1) {
 		reg_refuse(bk, why);
-		return;
-	}
-	if (w.cfg->encrypted_only && !bk->bk_secure) {
-		reg_refuse_auth(bk, REG_WHY_PLAIN);
 		return;
 	}
 	bk->bk_client_addr = h.h_addr;
@@ -833,48 +817,62 @@ bk_hs_fail(struct backend *bk, uint32_t flags, const char *why)
  * 1, read exactly (a backend sends nothing more before our answer).  The
  * master answers it; we only check the framing.
  */
-static void
-bk_hs_read(int fd, uint32_t events, void *arg)
+/*
+ * Read, exactly, one message framed by a 2-byte length into bk_hs, after
+ * skip bytes that must be a preamble (0: none); lengths lo..hi.  1 once
+ * it is all there (*len its length), 0 to wait for more, -1 when the
+ * backend was dropped.
+ */
+static int
+bk_hs_fill(struct backend *bk, int fd, size_t skip, size_t lo, size_t hi,
+    size_t *len, const char *what)
 {
-	struct backend	*bk = arg;
-	struct proc_msg	 m;
-	size_t		 need = HS_PREAMBLE_LEN + 2, len = 0;
-	ssize_t		 n;
+	size_t	 need = skip + 2;
+	ssize_t	 n;
 
-	(void)events;
 	for (;;) {
-		if (bk->bk_hs_len >= need) {
-			len = (size_t)bk->bk_hs[HS_PREAMBLE_LEN] << 8 |
-			    bk->bk_hs[HS_PREAMBLE_LEN + 1];
-			if (len == 0 || len > HS_MSG1_MAX) {
-				bk_hs_fail(bk, 0, "bad handshake message "
-				    "length");
-				return;
+		if (bk->bk_hs_len >= skip + 2) {
+			*len = (size_t)bk->bk_hs[skip] << 8 | bk->bk_hs[skip + 1];
+			if (*len < lo || *len > hi) {
+				bk_hs_fail(bk, 0, what);
+				return -1;
 			}
-			need += len;
+			need = skip + 2 + *len;
 			if (bk->bk_hs_len == need)
-				break;
+				return 1;
 		}
 		n = read(fd, bk->bk_hs + bk->bk_hs_len, need - bk->bk_hs_len);
 		if (n > 0) {
 			bk->bk_hs_len += (size_t)n;
-			if (bk->bk_hs_len >= HS_PREAMBLE_LEN &&
+			if (skip > 0 && bk->bk_hs_len >= skip &&
 			    hs_kind(bk->bk_hs) == 0) {
 				bk_hs_fail(bk, 0, "not a relay session (bad "
 				    "preamble)");
-				return;
+				return -1;
 			}
-			need = HS_PREAMBLE_LEN + 2;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			return 0;
 		bk_hs_fail(bk, 0, n == 0 ? "closed during the handshake" :
 		    "read error during the handshake");
-		return;
+		return -1;
 	}
+}
+
+static void
+bk_hs_read(int fd, uint32_t events, void *arg)
+{
+	struct backend	*bk = arg;
+	struct proc_msg	 m;
+	size_t		 len;
+
+	(void)events;
+	if (bk_hs_fill(bk, fd, HS_PREAMBLE_LEN, 1, HS_MSG1_MAX, &len,
+	    "bad handshake message length") != 1)
+		return;
 	ev_set(fd, 0);
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_HS_REQ;
@@ -892,40 +890,17 @@ bk_hs_rec_read(int fd, uint32_t events, void *arg)
 {
 	struct backend	*bk = arg;
 	struct proc_msg	 m;
-	size_t		 need = NOISE_REC_HDR, len;
-	ssize_t		 n;
+	size_t		 len;
 
 	(void)events;
-	for (;;) {
-		if (bk->bk_hs_len >= NOISE_REC_HDR) {
-			len = (size_t)bk->bk_hs[0] << 8 | bk->bk_hs[1];
-			if (len <= NOISE_TAG_LEN ||
-			    NOISE_REC_HDR + len > HS_REC1_MAX) {
-				bk_hs_fail(bk, 0, "bad first record length");
-				return;
-			}
-			need = NOISE_REC_HDR + len;
-			if (bk->bk_hs_len == need)
-				break;
-		}
-		n = read(fd, bk->bk_hs + bk->bk_hs_len, need - bk->bk_hs_len);
-		if (n > 0) {
-			bk->bk_hs_len += (size_t)n;
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		bk_hs_fail(bk, 0, n == 0 ? "closed during the handshake" :
-		    "read error during the handshake");
+	if (bk_hs_fill(bk, fd, 0, NOISE_TAG_LEN + 1, HS_REC1_MAX -
+	    NOISE_REC_HDR, &len, "bad first record length") != 1)
 		return;
-	}
 	ev_set(fd, 0);
 	memset(&m, 0, sizeof(m));
 	m.pm_type = PROC_HS_REC;
-	m.pm_len = (uint32_t)need;
-	memcpy(m.pm_data, bk->bk_hs, need);
+	m.pm_len = (uint32_t)(NOISE_REC_HDR + len);
+	memcpy(m.pm_data, bk->bk_hs, m.pm_len);
 	bk->bk_state = BK_HANDSHAKE_KEYS;
 	if (proc_send(w.chan, &m, -1) == -1)
 		fatal("channel to master");
@@ -984,7 +959,6 @@ bk_hs_keys(struct backend *bk, const struct proc_msg *m)
 	rx.cs_n = 1;			/* the first record is opened */
 	snprintf(bk->bk_fp, sizeof(bk->bk_fp), "%.*s", KEYS_FP_LEN,
 	    m->pm_reason);
-	bk->bk_secure = 1;
 	ev_del(bk->bk_fd);
 	bk_start_session(bk, &tx, &rx);
 	noise_cs_wipe(&tx);
@@ -1021,18 +995,9 @@ static void
 put_frame(uint8_t *p, uint8_t type, uint16_t flags, uint32_t id,
     uint32_t len)
 {
-	p[0] = 0;
-	p[1] = type;
-	p[2] = (uint8_t)(flags >> 8);
-	p[3] = (uint8_t)flags;
-	p[4] = (uint8_t)(id >> 24);
-	p[5] = (uint8_t)(id >> 16);
-	p[6] = (uint8_t)(id >> 8);
-	p[7] = (uint8_t)id;
-	p[8] = (uint8_t)(len >> 24);
-	p[9] = (uint8_t)(len >> 16);
-	p[10] = (uint8_t)(len >> 8);
-	p[11] = (uint8_t)len;
+	struct mux_hdr	 h = { 0, type, flags, id, len };
+
+	mux_hdr_encode(p, &h);
 }
 
 /*
