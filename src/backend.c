@@ -342,24 +342,36 @@ registered(void)
 {
 	char	*p = b.reply;
 
+	size_t	 i;
+
 	b.reply[b.reply_len] = '\0';
 	while (b.reply_len > 0 && (p[b.reply_len - 1] == '\n' ||
 	    p[b.reply_len - 1] == '\r' || p[b.reply_len - 1] == ' '))
 		p[--b.reply_len] = '\0';
+	/* It goes to stdout as one line: no NUL, no control bytes in it. */
+	for (i = 0; i < b.reply_len; i++) {
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] == 0x7f) {
+			b.refusal = 1;
+			snprintf(b.why, sizeof(b.why), "the relay's answer is "
+			    "malformed");
+			session_finish(b.sess, b.why);
+			return;
+		}
+	}
 	if (strncmp(p, "error: ", 7) == 0) {
 		b.refusal = 1;
 		snprintf(b.why, sizeof(b.why), "%.200s", p + 7);
 		session_finish(b.sess, b.why);
 		return;
 	}
-	if (b.reply_len == 0) {
+	reply_keys(p);		/* the address ends at the first space */
+	if (p[0] == '\0') {
 		b.refusal = 1;
 		snprintf(b.why, sizeof(b.why), "the relay sent an empty tunnel "
 		    "address");
 		session_finish(b.sess, b.why);
 		return;
 	}
-	reply_keys(p);
 	printf("%s\n", p);
 	fflush(stdout);
 	log_info("registered with relay %s port %u: tunnel %s",

@@ -248,6 +248,16 @@ raise_nofile(void)
 	}
 }
 
+/* One word of printable ASCII: it goes into the registration answer. */
+static int
+printable_word(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -341,7 +351,8 @@ main(int argc, char *argv[])
 			break;
 		case 'a':
 			if (strlen(optarg) == 0 ||
-			    strlen(optarg) >= sizeof(cfg.advertise))
+			    strlen(optarg) >= sizeof(cfg.advertise) ||
+			    !printable_word(optarg))
 				return bad_value("--advertise", optarg);
 			snprintf(cfg.advertise, sizeof(cfg.advertise), "%s",
 			    optarg);

@@ -384,3 +384,25 @@ curl_from() {
 	grep -q 'the relay sends no client addresses' "$BATS_TEST_TMPDIR/echo.err"
 	[ "$(head -n 1 "$BATS_TEST_TMPDIR/echo.out")" = "127.0.0.1:9" ]
 }
+
+@test "a relay's answer with control bytes, or no address before its keys, is refused; --advertise must be one word" {
+	local out="$BATS_TEST_TMPDIR/fake.out" ans port
+	for ans in "$(printf '127.0.0.1:9\nFAKE-LINE addr=1' | od -An -tx1 | tr -d ' \n')" \
+	    "$(printf '127.0.0.1:9\001 addr=1' | od -An -tx1 | tr -d ' \n')" \
+	    "$(printf ' addr=1' | od -An -tx1 | tr -d ' \n')"; do
+		: >"$out"
+		python3 "$ROOT/tests/lib/fakerelay.py" --answer "$ans" plain >"$out" 2>&1 3>&- &
+		track $!
+		wait_until 10 grep -q '^listening ' "$out"
+		port=$(awk '/^listening/ { print $2 }' "$out")
+		run timeout 20 "$BIN/echoserver" --no-reconnect 127.0.0.1 "$port"
+		echo "$output"
+		[ "$status" -eq 69 ]
+		[[ "$output" == *"the relay's answer is malformed"* ||
+		    "$output" == *"empty tunnel address"* ]]
+		[[ "$output" != *FAKE-LINE* ]]
+	done
+	run "$BIN/relay" -a 'example.com addr=1' 0
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"bad value for --advertise"* ]]
+}

@@ -176,6 +176,7 @@ def main():
     ap = argparse.ArgumentParser(usage=__doc__)
     ap.add_argument("cases", nargs="+")
     ap.add_argument("--old", action="store_true")
+    ap.add_argument("--answer", help="the registration answer, in hex")
     ap.add_argument("--timeout", type=float, default=20.0)
     a = ap.parse_args()
     ls = socket.socket()
@@ -192,6 +193,8 @@ def main():
     print("hello %s" % r.data[1].decode(errors="replace").strip(),
           flush=True)
     answer = b"127.0.0.1:9" + (b"" if a.old else b" addr=1")
+    if a.answer is not None:
+        answer = bytes.fromhex(a.answer)
     r.send(frame(T_WINUPD, F_ACK, 1, 0) + data(1, answer) +
            frame(T_WINUPD, F_FIN, 1, 0))
     sid = 2
